@@ -1,0 +1,111 @@
+"""Asking: find the lessons of others that help, visible to the asker only."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot.errors import InvalidInput
+from bot.handlers.context import Ctx
+from bot.models import Hit, Lesson, Member, Visibility
+from bot.ports import SearchIndex, Store
+from bot.ranking import RankingConfig, arrange, fuse, relevant
+from bot.replies import Choice, LessonCard, Reply, Text
+from bot.texts import Translator
+
+MAX_QUESTION = 1000
+
+
+def search(
+    query: str,
+    viewer: Member,
+    *,
+    store: Store,
+    index: SearchIndex,
+    config: RankingConfig,
+) -> list[Hit]:
+    """Return every relevant lesson the viewer may see, in the order to show them."""
+    rankings = index.rankings(query, config.candidates)
+    fused = fuse(rankings, config)
+    keep = relevant(rankings, config)
+    candidates = [(rid, score) for rid, score in fused if rid in keep]
+    visible = store.visible_lessons(viewer, [rid for rid, _ in candidates])
+    hits = [Hit(visible[rid], score) for rid, score in candidates if rid in visible]
+    return arrange(hits, viewer.org_id, config)
+
+
+def ask(query: str, ctx: Ctx) -> list[Reply]:
+    """Answer a question with the first page of lessons."""
+    query = query.strip()
+    if not query:
+        raise InvalidInput("ask.usage")
+    if len(query) > MAX_QUESTION:
+        raise InvalidInput("error.too_long", limit=MAX_QUESTION)
+    conversation = ctx.store.get_conversation(ctx.member.id)
+    ctx.store.save_conversation(replace(conversation, last_query=query, shown=()))
+    return _page(query, (), ctx)
+
+
+def more(ctx: Ctx) -> list[Reply]:
+    """Show the next page of lessons for the last question."""
+    conversation = ctx.store.get_conversation(ctx.member.id)
+    if not conversation.last_query:
+        return [Text(ctx.tr("ask.no_previous"))]
+    return _page(conversation.last_query, conversation.shown, ctx)
+
+
+def _page(query: str, shown: tuple[int, ...], ctx: Ctx) -> list[Reply]:
+    hits = search(query, ctx.member, store=ctx.store, index=ctx.index, config=ctx.ranking)
+    fresh = [h for h in hits if h.lesson.reflection_id not in shown]
+    page = fresh[: ctx.ranking.page_size]
+    tr = ctx.tr
+    if not page:
+        key = "ask.no_more" if shown else "ask.nothing"
+        return [Text(tr(key, query=query), choices=(Choice(tr("ask.share"), "/reflectie"),))]
+    conversation = ctx.store.get_conversation(ctx.member.id)
+    new_shown = shown + tuple(h.lesson.reflection_id for h in page)
+    ctx.store.save_conversation(replace(conversation, shown=new_shown))
+    header = "ask.header" if not shown else "ask.header_more"
+    replies: list[Reply] = [Text(tr(header, query=query, count=len(page)))]
+    replies += [lesson_card(h.lesson, ctx.member, tr) for h in page]
+    if len(fresh) > len(page):
+        replies.append(
+            Text(
+                tr("ask.more_available", count=len(fresh) - len(page)),
+                choices=(Choice(tr("ask.more_button"), "/meer"),),
+            )
+        )
+    return replies
+
+
+def source_label(lesson: Lesson, tr: Translator) -> str:
+    """Who the lesson is from, as the viewer may know it."""
+    discipline = tr(f"discipline.{lesson.discipline}")
+    if lesson.visibility is Visibility.ANONIEM or lesson.org_name is None:
+        return tr("lesson.anonymous_source", discipline=discipline)
+    if lesson.author_name:
+        return tr("lesson.source", author=lesson.author_name, org=lesson.org_name)
+    return lesson.org_name
+
+
+def lesson_card(lesson: Lesson, viewer: Member, tr: Translator) -> LessonCard:
+    """Render a lesson as a card with its actions."""
+    choices = [Choice(tr("lesson.helpful"), f"/nuttig {lesson.reflection_id}")]
+    if lesson.author_id != viewer.id:
+        choices.append(Choice(tr("lesson.thank"), f"/bedank {lesson.reflection_id}", "primary"))
+    return LessonCard(
+        reflection_id=lesson.reflection_id,
+        lesson=lesson.lesson,
+        went_well=lesson.went_well,
+        improve=lesson.improve,
+        source=source_label(lesson, tr),
+        labels={
+            "lesson": tr("lesson.label_lesson"),
+            "went_well": tr("lesson.label_went_well"),
+            "improve": tr("lesson.label_improve"),
+            "incident": tr("lesson.label_incident"),
+        },
+        incident_title=lesson.incident_title,
+        date=lesson.incident_date or lesson.created_at,
+        title=lesson.title,
+        choices=tuple(choices),
+    )

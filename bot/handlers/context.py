@@ -1,0 +1,36 @@
+"""What every handler receives: the acting member, the ports, and their texts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.errors import NotFound
+from bot.models import Member, Organisation
+from bot.ports import Clock, Notifier, SearchIndex, Store
+from bot.ranking import RankingConfig
+from bot.texts import Translator
+
+
+@dataclass
+class Ctx:
+    member: Member
+    store: Store
+    index: SearchIndex
+    clock: Clock
+    notifier: Notifier
+    ranking: RankingConfig = field(default_factory=RankingConfig)
+
+    @property
+    def tr(self) -> Translator:
+        return Translator(self.member.locale)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def org(self, org_id: int | None = None) -> Organisation:
+        """The member's organisation, or another one by id."""
+        org = self.store.get_org(self.member.org_id if org_id is None else org_id)
+        if org is None:
+            raise NotFound("error.not_found")
+        return org
