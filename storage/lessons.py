@@ -1,0 +1,259 @@
+"""Reflections, the lessons a viewer may see, and their embeddings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
+
+from bot.errors import NotFound
+from bot.models import Lesson, LoopLevel, Member, NewReflection, Reflection, Visibility
+from storage import convert
+from storage.people import PeopleStore
+from storage.tables import (
+    EmbeddingRow,
+    IncidentRow,
+    MemberRow,
+    OrganisationRow,
+    ReflectionRow,
+)
+
+# `thanks` is not part of NewReflection but is filled in by the last step of a draft.
+UPDATABLE = frozenset(f.name for f in fields(NewReflection)) | {"hidden", "thanks"}
+# Keeps IN (...) lists well below the bind-parameter limits of both databases.
+CHUNK = 500
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+def _column_value(name: str, value: Any) -> Any:
+    """Convert a core value to what the column stores, rejecting unknown enum values."""
+    if name == "visibility":
+        return str(Visibility(value))
+    if name == "loop_level":
+        return None if value is None else str(LoopLevel(value))
+    if name == "themes":
+        return list(value)
+    return value
+
+
+def searchable() -> ColumnElement[bool]:
+    """Return the condition for a finished reflection that is not hidden."""
+    return and_(ReflectionRow.draft == false(), ReflectionRow.hidden == false())
+
+
+def visible_to(viewer: Member) -> ColumnElement[bool]:
+    """Return the condition for the reflections `viewer` may see."""
+    return and_(
+        searchable(),
+        or_(
+            ReflectionRow.visibility.in_([str(Visibility.NETWERK), str(Visibility.ANONIEM)]),
+            and_(
+                ReflectionRow.visibility == str(Visibility.ORGANISATIE),
+                ReflectionRow.org_id == viewer.org_id,
+            ),
+            and_(
+                ReflectionRow.visibility == str(Visibility.PRIVE),
+                ReflectionRow.member_id == viewer.id,
+            ),
+        ),
+    )
+
+
+def _lesson_query(
+    viewer: Member,
+) -> Select[ReflectionRow, OrganisationRow, int, str, str, datetime]:
+    # Author and incident as plain columns: loading them as entities would drag in
+    # their relationships for nothing.
+    return (
+        select(
+            ReflectionRow,
+            OrganisationRow,
+            MemberRow.id,
+            MemberRow.name,
+            IncidentRow.title,
+            IncidentRow.occurred_at,
+        )
+        .join(OrganisationRow, OrganisationRow.id == ReflectionRow.org_id)
+        .outerjoin(MemberRow, MemberRow.id == ReflectionRow.member_id)
+        .outerjoin(IncidentRow, IncidentRow.id == ReflectionRow.incident_id)
+        .where(visible_to(viewer))
+    )
+
+
+class LessonStore(PeopleStore):
+    """The part of SqlStore about reflections and lessons."""
+
+    def add_reflection(self, new: NewReflection, now: datetime) -> Reflection:
+        """Store a reflection (a draft, a finished one, or an import)."""
+        values = {
+            name: _column_value(name, getattr(new, name))
+            for name in UPDATABLE - {"hidden", "thanks"}
+        }
+        values["created_at"] = new.created_at or now
+        with self._session() as s:
+            row = ReflectionRow(**values, hidden=False, thanks=None, updated_at=now)
+            s.add(row)
+            s.flush()
+            return convert.reflection(row)
+
+    def update_reflection(self, reflection_id: int, now: datetime, **changes: Any) -> Reflection:
+        """Change fields of a reflection (any field of `NewReflection`, plus `hidden`)."""
+        unknown = set(changes) - UPDATABLE
+        if unknown:
+            raise TypeError(f"cannot update reflection fields: {sorted(unknown)}")
+        with self._session() as s:
+            row = s.get(ReflectionRow, reflection_id)
+            if row is None:
+                raise NotFound("lesson.not_found", id=reflection_id)
+            for name, value in changes.items():
+                if name == "created_at" and value is None:
+                    continue  # None means "when it was stored", which it already has
+                setattr(row, name, _column_value(name, value))
+            row.updated_at = now
+            s.flush()
+            return convert.reflection(row)
+
+    def get_reflection(self, reflection_id: int) -> Reflection | None:
+        """Return the reflection with this id, whatever its state."""
+        with self._session() as s:
+            row = s.get(ReflectionRow, reflection_id)
+            return convert.reflection(row) if row else None
+
+    def reflection_by_external_id(self, external_id: str) -> Reflection | None:
+        """Return the imported reflection with this external id."""
+        with self._session() as s:
+            row = s.scalar(select(ReflectionRow).where(ReflectionRow.external_id == external_id))
+            return convert.reflection(row) if row else None
+
+    def current_draft(self, member_id: int) -> Reflection | None:
+        """The member's most recent draft reflection, if any."""
+        with self._session() as s:
+            row = s.scalar(
+                select(ReflectionRow)
+                .where(ReflectionRow.member_id == member_id, ReflectionRow.draft == true())
+                .order_by(ReflectionRow.updated_at.desc(), ReflectionRow.id.desc())
+                .limit(1)
+            )
+            return convert.reflection(row) if row else None
+
+    def reflections_of(self, member_id: int, drafts: bool = False) -> list[Reflection]:
+        """Return the member's reflections, newest first; drafts only when asked."""
+        query = select(ReflectionRow).where(ReflectionRow.member_id == member_id)
+        if not drafts:
+            query = query.where(ReflectionRow.draft == false())
+        query = query.order_by(ReflectionRow.created_at.desc(), ReflectionRow.id.desc())
+        with self._session() as s:
+            return [convert.reflection(r) for r in s.scalars(query)]
+
+    def delete_reflection(self, reflection_id: int) -> None:
+        """Delete a reflection with its embeddings and feedback."""
+        with self._session() as s:
+            self._delete_reflection_rows(s, [reflection_id])
+            s.expire_all()
+
+    def visible_lessons(self, viewer: Member, reflection_ids: Sequence[int]) -> dict[int, Lesson]:
+        """The lessons among `reflection_ids` that `viewer` may see, anonymised as needed."""
+        ids = sorted(set(reflection_ids))
+        found: dict[int, Lesson] = {}
+        with self._session() as s:
+            for chunk in _chunks(ids):
+                query = _lesson_query(viewer).where(ReflectionRow.id.in_(chunk))
+                for row, org_row, a_id, a_name, i_title, i_date in s.execute(query):
+                    found[row.id] = convert.lesson(row, org_row, (a_id, a_name), (i_title, i_date))
+        return found
+
+    def lessons_since(self, viewer: Member, since: datetime, limit: int = 50) -> list[Lesson]:
+        """Finished lessons created since `since` that `viewer` may see, newest first."""
+        query = (
+            _lesson_query(viewer)
+            .where(ReflectionRow.created_at >= since)
+            .order_by(ReflectionRow.created_at.desc(), ReflectionRow.id.desc())
+            .limit(limit)
+        )
+        with self._session() as s:
+            return [
+                convert.lesson(row, org_row, (a_id, a_name), (i_title, i_date))
+                for row, org_row, a_id, a_name, i_title, i_date in s.execute(query)
+            ]
+
+    def searchable_reflections(self, after_id: int = 0, limit: int = 500) -> list[Reflection]:
+        """Finished, non-hidden reflections with id > after_id, by id (for indexing)."""
+        query = (
+            select(ReflectionRow)
+            .where(searchable(), ReflectionRow.id > after_id)
+            .order_by(ReflectionRow.id)
+            .limit(limit)
+        )
+        with self._session() as s:
+            return [convert.reflection(r) for r in s.scalars(query)]
+
+    def count_searchable(self) -> int:
+        """Count finished, non-hidden reflections."""
+        with self._session() as s:
+            return (
+                s.scalar(select(func.count()).select_from(ReflectionRow).where(searchable())) or 0
+            )
+
+    # embeddings
+
+    def embeddings_by_hash(self, model: str, content_hashes: Sequence[str]) -> dict[str, bytes]:
+        """Return stored vectors of `model` for these content hashes, by hash."""
+        found: dict[str, bytes] = {}
+        with self._session() as s:
+            for chunk in _chunks(sorted(set(content_hashes))):
+                rows = s.execute(
+                    select(EmbeddingRow.content_hash, EmbeddingRow.vector).where(
+                        EmbeddingRow.model == model, EmbeddingRow.content_hash.in_(chunk)
+                    )
+                )
+                found.update((h, bytes(v)) for h, v in rows)
+        return found
+
+    def save_embedding(
+        self, reflection_id: int, model: str, content_hash: str, vector: bytes
+    ) -> None:
+        """Store or replace the vector of a reflection for `model`."""
+        with self._session() as s:
+            row = s.scalar(
+                select(EmbeddingRow).where(
+                    EmbeddingRow.reflection_id == reflection_id, EmbeddingRow.model == model
+                )
+            )
+            if row is None:
+                row = EmbeddingRow(reflection_id=reflection_id, model=model)
+                s.add(row)
+            row.content_hash = content_hash
+            row.vector = bytes(vector)
+            row.dim = len(vector) // 4  # float32
+            s.flush()
+
+    def iter_embeddings(self, model: str, batch: int = 1000) -> Iterator[tuple[int, bytes]]:
+        """Yield (reflection id, vector) of searchable reflections for `model`."""
+        after = 0
+        while True:
+            # Each batch is read in its own session scope and the scope is left before
+            # yielding, so a slow consumer never holds a transaction open.
+            with self._session() as s:
+                rows = s.execute(
+                    select(EmbeddingRow.reflection_id, EmbeddingRow.vector)
+                    .join(ReflectionRow, ReflectionRow.id == EmbeddingRow.reflection_id)
+                    .where(
+                        EmbeddingRow.model == model,
+                        EmbeddingRow.reflection_id > after,
+                        searchable(),
+                    )
+                    .order_by(EmbeddingRow.reflection_id)
+                    .limit(batch)
+                ).all()
+            for reflection_id, vector in rows:
+                yield reflection_id, bytes(vector)
+            if len(rows) < batch:
+                return
+            after = rows[-1][0]
