@@ -52,8 +52,20 @@ class Notifier(Protocol):
 class Encoder(Protocol):
     """Turns texts into vectors; questions and lessons may be encoded differently."""
 
-    name: str
-    dim: int
+    @property
+    def name(self) -> str:
+        """Short key of the encoder: names its index file and its ranking ("e5")."""
+        ...
+
+    @property
+    def model_id(self) -> str:
+        """Full identity of the model, stored with every vector it made."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Length of the vectors (may load the model)."""
+        ...
 
     def encode_queries(self, texts: Sequence[str]) -> Vectors:
         """Return one normalised vector per question."""

@@ -1,0 +1,270 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embeddings.index import LessonIndex, content_hash
+
+from .conftest import LESSONS, FakeEncoder, FakeStore
+
+
+def ids(ranking: list[tuple[int, float]]) -> list[int]:
+    return [i for i, _ in ranking]
+
+
+def test_add_then_rank_by_both_methods(store: FakeStore, encoder: FakeEncoder, make_index) -> None:
+    index = make_index(store, encoder)
+    added = [store.put(text) for text in LESSONS]
+    index.add(added)
+    result = index.rankings("brand tunnel ventilatie", 3)
+    assert set(result) == {"bm25", "fake"}
+    assert ids(result["bm25"])[0] == added[0].id
+    assert ids(result["fake"])[0] == added[0].id
+    assert len(result["fake"]) == 3
+    scores = [s for _, s in result["fake"]]
+    assert scores == sorted(scores, reverse=True)
+    assert all(isinstance(i, int) for i in ids(result["fake"]))
+
+
+def test_add_stores_vectors_with_hash_of_model_and_text(
+    store: FakeStore, encoder: FakeEncoder, make_index
+) -> None:
+    reflection = store.put("Rook in de tunnel", title="Tunnelbrand")
+    make_index(store, encoder).add([reflection])
+    text_hash, vector = store.embeddings[(reflection.id, "fake/bow-v1")]
+    assert text_hash == content_hash("fake/bow-v1", "Tunnelbrand\nRook in de tunnel")
+    expected = encoder.encode_passages([reflection.search_text()])[0]
+    np.testing.assert_allclose(np.frombuffer(vector, dtype=np.float32), expected)
+
+
+def test_add_replaces_same_id(store: FakeStore, encoder: FakeEncoder, make_index) -> None:
+    index = make_index(store, encoder)
+    reflection = store.put("radio in de kelder")
+    index.add([reflection])
+    edited = dataclasses.replace(reflection, lesson="brand in de tunnel")
+    store.reflections[reflection.id] = edited
+    index.add([edited])
+    assert index.stats() == {"bm25": 1, "fake": 1}
+    assert ids(index.rankings("tunnel", 5)["bm25"]) == [reflection.id]
+    assert index.rankings("kelder", 5)["bm25"] == []
+    assert ids(index.rankings("tunnel", 5)["fake"]) == [reflection.id]
+
+
+def test_add_of_draft_or_hidden_removes(store: FakeStore, encoder: FakeEncoder, make_index) -> None:
+    index = make_index(store, encoder)
+    reflection = store.put("brand in de tunnel")
+    index.add([reflection])
+    hidden = dataclasses.replace(reflection, hidden=True)
+    store.reflections[reflection.id] = hidden
+    index.add([hidden])
+    assert index.stats() == {"bm25": 0, "fake": 0}
+
+
+def test_remove(filled: FakeStore, encoder: FakeEncoder, make_index) -> None:
+    index = make_index(filled, encoder)
+    index.load()
+    index.remove([1, 2, 999])
+    result = index.rankings("brand tunnel fire", 10)
+    assert 1 not in ids(result["bm25"]) and 2 not in ids(result["bm25"])
+    assert 1 not in ids(result["fake"]) and 2 not in ids(result["fake"])
+    assert index.stats() == {"bm25": 3, "fake": 3}
+
+
+def test_rankings_empty_cases(store: FakeStore, encoder: FakeEncoder, make_index) -> None:
+    index = make_index(store, encoder)
+    assert index.rankings("brand", 5) == {"bm25": [], "fake": []}
+    assert encoder.calls == 0  # an empty index needs no query vector
+    index.add([store.put("brand in de tunnel")])
+    assert index.rankings("", 5) == {"bm25": [], "fake": []}
+    assert index.rankings("   ", 5) == {"bm25": [], "fake": []}
+    assert index.rankings("brand", 0) == {"bm25": [], "fake": []}
+
+
+def test_without_encoders_only_bm25(filled: FakeStore, make_index) -> None:
+    index = make_index(filled)
+    assert ids(index.rankings("repeater", 5)["bm25"]) == [3, 4]
+    assert set(index.rankings("repeater", 5)) == {"bm25"}
+
+
+def test_nothing_loads_in_init(filled: FakeStore, encoder: FakeEncoder, tmp_path: Path) -> None:
+    LessonIndex(filled, [encoder], tmp_path)  # type: ignore[arg-type]
+    assert encoder.calls == 0
+    assert not (tmp_path / "index").exists()
+
+
+def test_persisted_index_is_loaded_without_encoding(
+    filled: FakeStore, encoder: FakeEncoder, make_index, tmp_path: Path
+) -> None:
+    make_index(filled, encoder).load()
+    assert len(encoder.encoded) == len(LESSONS)
+    meta = json.loads((tmp_path / "index" / "fake.json").read_text())
+    assert meta == {"format": 1, "model_id": "fake/bow-v1", "dim": 64, "count": 5}
+
+    fresh = FakeEncoder()
+    again = make_index(filled, fresh)
+    result = again.rankings("repeater basement", 2)
+    assert fresh.encoded == ["repeater basement"]  # only the query
+    assert ids(result["fake"])[0] == 4
+
+
+def rebuilt_by_store_only(filled: FakeStore, make_index) -> FakeEncoder:
+    """Load a new index; return its encoder, to see what it had to encode."""
+    fresh = FakeEncoder()
+    make_index(filled, fresh).load()
+    return fresh
+
+
+def test_rebuild_when_file_missing(filled: FakeStore, encoder: FakeEncoder, make_index, tmp_path):
+    make_index(filled, encoder).load()
+    (tmp_path / "index" / "fake.faiss").unlink()
+    fresh = FakeEncoder()
+    index = make_index(filled, fresh)
+    index.load()
+    # Rebuilt from the vectors in the database: nothing encoded again.
+    assert fresh.calls == 0
+    assert index.stats() == {"bm25": 5, "fake": 5}
+    assert (tmp_path / "index" / "fake.faiss").exists()
+
+
+def test_rebuild_when_file_corrupt(filled: FakeStore, encoder: FakeEncoder, make_index, tmp_path):
+    make_index(filled, encoder).load()
+    (tmp_path / "index" / "fake.faiss").write_bytes(b"\x00garbage\xff" * 50)
+    index = make_index(filled, FakeEncoder())
+    assert ids(index.rankings("radio basement repeater", 1)["fake"]) == [4]
+    assert index.stats()["fake"] == 5
+
+
+def test_rebuild_when_sidecar_corrupt(filled, encoder, make_index, tmp_path) -> None:
+    make_index(filled, encoder).load()
+    (tmp_path / "index" / "fake.json").write_text("{not json")
+    index = make_index(filled, FakeEncoder())
+    index.load()
+    assert index.stats()["fake"] == 5
+    assert json.loads((tmp_path / "index" / "fake.json").read_text())["count"] == 5
+
+
+def test_rebuild_when_other_model(filled: FakeStore, encoder: FakeEncoder, make_index) -> None:
+    make_index(filled, encoder).load()
+    other = FakeEncoder(model_id="fake/bow-v2")
+    index = make_index(filled, other)
+    index.load()
+    # No stored vectors of v2: everything is encoded, and stored under v2.
+    assert len(other.encoded) == len(LESSONS)
+    assert {m for _, m in filled.embeddings} == {"fake/bow-v1", "fake/bow-v2"}
+    assert index.stats()["fake"] == 5
+
+
+def test_rebuild_when_count_disagrees(filled, encoder, make_index) -> None:
+    make_index(filled, encoder).load()
+    late = filled.put("Waterongeval: duikers te laat gealarmeerd")  # written without the index
+    filled.drop(1)
+    fresh = FakeEncoder()
+    index = make_index(filled, fresh)
+    index.load()
+    assert fresh.encoded == [late.search_text()]
+    assert index.stats() == {"bm25": 5, "fake": 5}
+    assert 1 not in ids(index.rankings("brand tunnel", 10)["fake"])
+
+
+def test_explicit_rebuild_reports_progress(filled, encoder, make_index) -> None:
+    index = make_index(filled, encoder, FakeEncoder(name="other", model_id="other/v1"))
+    seen: list[tuple[int, int]] = []
+    assert index.rebuild(lambda done, total: seen.append((done, total))) == 5
+    assert seen[-1] == (10, 10)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert index.stats() == {"bm25": 5, "fake": 5, "other": 5}
+
+
+def test_rebuild_of_empty_store(store: FakeStore, encoder: FakeEncoder, make_index, tmp_path):
+    seen: list[tuple[int, int]] = []
+    assert make_index(store, encoder).rebuild(lambda d, t: seen.append((d, t))) == 0
+    assert seen == [(0, 0)]
+    assert json.loads((tmp_path / "index" / "fake.json").read_text())["count"] == 0
+
+
+def test_stored_vectors_reused_by_content_hash(
+    store: FakeStore, encoder: FakeEncoder, make_index
+) -> None:
+    index = make_index(store, encoder)
+    first = store.put("Afzetting te krap bij de brand")
+    index.add([first])
+    assert len(encoder.encoded) == 1
+    # Same text in another reflection: found by hash, not encoded, but stored for it too.
+    twin = store.put("Afzetting te krap bij de brand")
+    index.add([twin])
+    assert len(encoder.encoded) == 1
+    assert store.embeddings[(twin.id, "fake/bow-v1")] == store.embeddings[(first.id, "fake/bow-v1")]
+    # Unchanged text added again: nothing encoded; a changed text: encoded once.
+    index.add([first])
+    assert len(encoder.encoded) == 1
+    index.add([dataclasses.replace(first, improve="meer ruimte")])
+    assert len(encoder.encoded) == 2
+
+
+def test_batches_long_lists(store: FakeStore, encoder: FakeEncoder, tmp_path: Path) -> None:
+    index = LessonIndex(store, [encoder], tmp_path, batch_size=4)  # type: ignore[arg-type]
+    index.load()
+    index.add([store.put(f"les nummer {i}") for i in range(10)])
+    assert encoder.calls == 3
+    assert index.stats()["fake"] == 10
+
+
+def test_refresh_picks_up_other_process(filled: FakeStore, encoder, make_index) -> None:
+    index = make_index(filled, encoder)
+    index.load()
+    other = make_index(filled, FakeEncoder())
+    other.load()
+    new = filled.put("Nieuwe les over de repeater in de parkeergarage")
+    other.add([new])
+    saved = filled.saved
+    assert index.refresh() == 1
+    assert encoder.encoded[-1] != new.search_text()  # reused the stored vector
+    assert filled.saved == saved  # and wrote nothing back
+    assert new.id in ids(index.rankings("parkeergarage", 5)["bm25"])
+
+    filled.drop(2)
+    assert index.refresh() == 1
+    assert 2 not in ids(index.rankings("tunnel fire", 10)["fake"])
+    assert index.refresh() == 0
+
+
+def test_different_dimension_from_encoder_is_an_error(store, make_index) -> None:
+    index = make_index(store, FakeEncoder(dim=64))
+    index.add([store.put("brand")])
+    index._dense["fake"].encoder = FakeEncoder(dim=32)  # a broken deployment
+    with pytest.raises(ValueError, match="32-d"):
+        index.add([store.put("water")])
+
+
+def test_rebuild_when_file_truncated(filled, encoder, make_index, tmp_path) -> None:
+    make_index(filled, encoder).load()
+    path = tmp_path / "index" / "fake.faiss"
+    path.write_bytes(path.read_bytes()[:100])
+    index = make_index(filled, FakeEncoder())
+    index.load()
+    assert index.stats()["fake"] == 5
+
+
+def test_threads_share_one_index(store: FakeStore, encoder: FakeEncoder, make_index) -> None:
+    index = make_index(store, encoder)
+    batches = [[store.put(f"les {t} nummer {i} over brand") for i in range(10)] for t in range(4)]
+
+    def work(batch: list) -> None:
+        for reflection in batch:
+            index.add([reflection])
+            index.rankings("brand", 3)
+
+    threads = [threading.Thread(target=work, args=(batch,)) for batch in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert index.stats() == {"bm25": 40, "fake": 40}
+    again = make_index(store, FakeEncoder())
+    again.load()
+    assert again.stats() == {"bm25": 40, "fake": 40}  # the last write persisted them all
