@@ -13,14 +13,24 @@ from bot.models import Hit
 from bot.ports import Ranking
 
 
+LEXICAL = "bm25"
+
+
 def _default_weights() -> dict[str, float]:
     return {"bm25": 1.0, "e5": 1.0, "minilm": 1.0}
 
 
 def _default_thresholds() -> dict[str, float]:
-    # A lesson is "relevant enough" when one method scores it at least this high.
-    # Calibrated on the demo network and a slice of the real records (see bench/).
-    return {"e5": 0.83, "minilm": 0.42, "bm25": 6.0}
+    # A lesson is "relevant enough" when one method scores it at least this high. Measured
+    # on the demo network: e5 puts relevant lessons at 0.85-0.90 and off-topic questions
+    # ("appeltaart", "tulpen") at 0.74-0.82; MiniLM scores Dutch nonsense up to 0.50.
+    return {"e5": 0.835, "minilm": 0.62, "bm25": 12.0}
+
+
+def _default_floors() -> dict[str, float]:
+    # Once a method's best lesson passed its threshold, lessons down to this floor count
+    # too: a Dutch lesson for an English question scores a few hundredths lower.
+    return {"e5": 0.81, "minilm": 0.5, "bm25": 12.0}
 
 
 @dataclass(frozen=True)
@@ -30,7 +40,9 @@ class RankingConfig:
     page_size: int = 3
     weights: dict[str, float] = field(default_factory=_default_weights)
     thresholds: dict[str, float] = field(default_factory=_default_thresholds)
+    floors: dict[str, float] = field(default_factory=_default_floors)
     other_threshold: float = 0.5  # for encoders without a calibrated threshold
+    lexical_only_threshold: float = 1e-9  # without encoders any lexical match counts
     same_source_penalty: float = 0.8
 
 
@@ -45,11 +57,20 @@ def fuse(rankings: dict[str, Ranking], config: RankingConfig) -> list[tuple[int,
 
 
 def relevant(rankings: dict[str, Ranking], config: RankingConfig) -> set[int]:
-    """Ids that at least one method scored above its relevance threshold."""
+    """Ids that count as relevant: a method whose best score passed its threshold vouches
+    for every lesson it scored above its floor."""
     found: set[int] = set()
+    lexical_only = all(method == LEXICAL for method in rankings)
     for method, ranking in rankings.items():
-        threshold = config.thresholds.get(method, config.other_threshold)
-        found.update(rid for rid, score in ranking if score >= threshold)
+        if not ranking:
+            continue
+        if lexical_only:
+            threshold = floor = config.lexical_only_threshold
+        else:
+            threshold = config.thresholds.get(method, config.other_threshold)
+            floor = min(threshold, config.floors.get(method, threshold))
+        if ranking[0][1] >= threshold:
+            found.update(rid for rid, score in ranking if score >= floor)
     return found
 
 

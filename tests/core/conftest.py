@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import pytest
 
 from bot.models import Discipline, Identity, Member, Role
-from bot.ranking import RankingConfig
 from bot.replies import LessonCard, Reply, Text
 from bot.service import Bot
 from tests.fakes import FakeIndex, FixedClock, InMemoryStore, RecordingNotifier
@@ -86,7 +85,5 @@ def net() -> Net:
     index = FakeIndex()
     clock = FixedClock()
     notifier = RecordingNotifier()
-    # The fake index scores by shared words: one shared word counts as relevant.
-    ranking = RankingConfig(thresholds={"bm25": 1.0})
-    bot = Bot(store=store, index=index, clock=clock, notifier=notifier, ranking=ranking)
+    bot = Bot(store=store, index=index, clock=clock, notifier=notifier)
     return Net(bot, store, index, clock, notifier, anna, bas, piet, sara, kim)
