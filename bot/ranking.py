@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from bot.models import Hit
 from bot.ports import Ranking
 
-
 LEXICAL = "bm25"
 
 
@@ -43,6 +42,9 @@ class RankingConfig:
     floors: dict[str, float] = field(default_factory=_default_floors)
     other_threshold: float = 0.5  # for encoders without a calibrated threshold
     lexical_only_threshold: float = 1e-9  # without encoders any lexical match counts
+    # Multilingual e5 scores a lesson in the other language 0.05-0.08 lower than the same
+    # content in the question's language (measured on the demo network); this evens it out.
+    cross_language_bonus: dict[str, float] = field(default_factory=lambda: {"e5": 0.06})
     same_source_penalty: float = 0.8
 
 
@@ -54,6 +56,29 @@ def fuse(rankings: dict[str, Ranking], config: RankingConfig) -> list[tuple[int,
         for rank, (reflection_id, _score) in enumerate(ranking):
             scores[reflection_id] += weight / (config.rrf_k + rank + 1)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def adjust_for_language(
+    rankings: dict[str, Ranking],
+    languages: dict[int, str],
+    query_language: str | None,
+    config: RankingConfig,
+) -> dict[str, Ranking]:
+    """Raise dense scores of lessons in the other language, and re-sort each ranking."""
+    if query_language is None:
+        return rankings
+    adjusted: dict[str, Ranking] = {}
+    for method, ranking in rankings.items():
+        bonus = config.cross_language_bonus.get(method, 0.0)
+        if not bonus:
+            adjusted[method] = ranking
+            continue
+        rescored = [
+            (rid, score + (bonus if languages.get(rid, query_language) != query_language else 0.0))
+            for rid, score in ranking
+        ]
+        adjusted[method] = sorted(rescored, key=lambda item: -item[1])
+    return adjusted
 
 
 def relevant(rankings: dict[str, Ranking], config: RankingConfig) -> set[int]:

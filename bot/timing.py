@@ -34,7 +34,7 @@ def parse_when(text: str, now: datetime, timezone: str) -> datetime | None:
         with warnings.catch_warnings():
             # dateparser warns about its own use of deprecated stdlib parsing on some inputs
             warnings.simplefilter("ignore")
-            found = dateparser.parse(cleaned, languages=["nl", "en"], settings=settings)  # type: ignore[arg-type]
+            found = dateparser.parse(cleaned, languages=["nl", "en"], settings=settings)
         if found is None:
             return None
         parsed = found

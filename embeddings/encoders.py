@@ -132,6 +132,10 @@ class SentenceTransformerEncoder:
                     os.environ["HF_HUB_OFFLINE"] = "1"
                     os.environ["TRANSFORMERS_OFFLINE"] = "1"
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
+
+                # Its "Loading weights" bar would land in the middle of a chat or a table.
+                transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
                 path = Path(self._model_ref).expanduser()
                 self._model = SentenceTransformer(
@@ -153,12 +157,6 @@ class SentenceTransformerEncoder:
             self._get_model()
         assert self._dim is not None
         return self._dim
-
-    @dim.setter
-    def dim(self, value: int) -> None:
-        # Only because `ports.Encoder` declares a settable `dim: int`; pinning it is harmless
-        # (a wrong value fails loudly in the index when the first vectors arrive).
-        self._dim = int(value)
 
     def _encode(self, texts: Sequence[str]) -> FloatMatrix:
         texts = list(texts)

@@ -6,9 +6,10 @@ from dataclasses import replace
 
 from bot.errors import InvalidInput
 from bot.handlers.context import Ctx
+from bot.language import detect_language
 from bot.models import Hit, Lesson, Member, Visibility
 from bot.ports import SearchIndex, Store
-from bot.ranking import RankingConfig, arrange, fuse, relevant
+from bot.ranking import RankingConfig, adjust_for_language, arrange, fuse, relevant
 from bot.replies import Choice, LessonCard, Reply, Text
 from bot.texts import Translator
 
@@ -24,12 +25,15 @@ def search(
     config: RankingConfig,
 ) -> list[Hit]:
     """Return every relevant lesson the viewer may see, in the order to show them."""
-    rankings = index.rankings(query, config.candidates)
-    fused = fuse(rankings, config)
+    found = index.rankings(query, config.candidates)
+    candidates = list(dict.fromkeys(rid for ranking in found.values() for rid, _ in ranking))
+    visible = store.visible_lessons(viewer, candidates)
+    # Rank among what the viewer may see only: invisible lessons never take a place.
+    rankings = {m: [(rid, s) for rid, s in r if rid in visible] for m, r in found.items()}
+    languages = {rid: lesson.language for rid, lesson in visible.items()}
+    rankings = adjust_for_language(rankings, languages, detect_language(query), config)
     keep = relevant(rankings, config)
-    candidates = [(rid, score) for rid, score in fused if rid in keep]
-    visible = store.visible_lessons(viewer, [rid for rid, _ in candidates])
-    hits = [Hit(visible[rid], score) for rid, score in candidates if rid in visible]
+    hits = [Hit(visible[rid], score) for rid, score in fuse(rankings, config) if rid in keep]
     return arrange(hits, viewer.org_id, config)
 
 
@@ -64,8 +68,8 @@ def _page(query: str, shown: tuple[int, ...], ctx: Ctx) -> list[Reply]:
     conversation = ctx.store.get_conversation(ctx.member.id)
     new_shown = shown + tuple(h.lesson.reflection_id for h in page)
     ctx.store.save_conversation(replace(conversation, shown=new_shown))
-    header = "ask.header" if not shown else "ask.header_more"
-    replies: list[Reply] = [Text(tr(header, query=query, count=len(page)))]
+    key = "ask.header" if not shown else "ask.header_more"
+    replies: list[Reply] = [Text(tr(key, query=query, count=len(page)))]
     replies += [lesson_card(h.lesson, ctx.member, tr) for h in page]
     if len(fresh) > len(page):
         replies.append(

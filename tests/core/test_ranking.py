@@ -12,11 +12,18 @@ CONFIG = RankingConfig()
 
 def lesson(rid: int, org_id: int | None) -> Lesson:
     return Lesson(
-        reflection_id=rid, title=None, lesson="l", went_well="", improve="",
+        reflection_id=rid,
+        title=None,
+        lesson="l",
+        went_well="",
+        improve="",
         visibility=Visibility.ANONIEM if org_id is None else Visibility.NETWERK,
-        discipline=Discipline.POLITIE, created_at=datetime(2026, 1, 1, tzinfo=UTC),
-        org_id=org_id, org_name=None if org_id is None else f"org {org_id}",
-        author_id=None, author_name=None,
+        discipline=Discipline.POLITIE,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        org_id=org_id,
+        org_name=None if org_id is None else f"org {org_id}",
+        author_id=None,
+        author_name=None,
     )
 
 
@@ -41,8 +48,31 @@ def test_relevance_without_encoders_counts_any_lexical_match() -> None:
 
 
 def test_other_organisations_first_and_spread_over_sources() -> None:
-    hits = [Hit(lesson(1, 7), 0.9), Hit(lesson(2, 8), 0.8), Hit(lesson(3, 8), 0.7),
-            Hit(lesson(4, 9), 0.5), Hit(lesson(5, None), 0.6)]
+    hits = [
+        Hit(lesson(1, 7), 0.9),
+        Hit(lesson(2, 8), 0.8),
+        Hit(lesson(3, 8), 0.7),
+        Hit(lesson(4, 9), 0.5),
+        Hit(lesson(5, None), 0.6),
+    ]
     ordered = [h.lesson.reflection_id for h in arrange(hits, viewer_org_id=7, config=CONFIG)]
     assert ordered[-1] == 1  # own organisation last
     assert ordered[:3] == [2, 5, 3]  # a second lesson of org 8 waits for another source
+
+
+def test_lessons_in_the_other_language_are_evened_out() -> None:
+    from bot.ranking import adjust_for_language
+
+    rankings = {"e5": [(1, 0.86), (2, 0.82)], "bm25": [(2, 3.0)]}
+    adjusted = adjust_for_language(rankings, {1: "en", 2: "nl"}, "en", CONFIG)
+    assert adjusted["e5"] == [(2, 0.82 + 0.06), (1, 0.86)]
+    assert adjusted["bm25"] == rankings["bm25"]
+    assert adjust_for_language(rankings, {1: "en", 2: "nl"}, None, CONFIG) == rankings
+
+
+def test_language_of_a_question() -> None:
+    from bot.language import detect_language
+
+    assert detect_language("hoe communiceer je met bewoners tijdens een evacuatie?") == "nl"
+    assert detect_language("what went wrong with the radio during the fire") == "en"
+    assert detect_language("C2000") is None

@@ -1,0 +1,83 @@
+"""The composition root: builds store, index, encoders and bot from Settings."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from logging.handlers import RotatingFileHandler
+
+from sqlalchemy.engine import Engine
+
+from adapters.notify import RoutingNotifier
+from bot.config import Settings
+from bot.ranking import RankingConfig
+from bot.service import Bot, SystemClock
+from embeddings.encoders import build_encoders
+from embeddings.index import LessonIndex
+from storage import SqlStore, make_engine, upgrade
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    store: SqlStore
+    index: LessonIndex
+    notifier: RoutingNotifier
+    bot: Bot
+
+
+def build(settings: Settings) -> Runtime:
+    """Create (or upgrade) the database, and wire the bot; models load lazily later."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    upgrade(engine)
+    store = SqlStore(engine)
+    encoders = build_encoders(settings.encoder_names)
+    index = LessonIndex(store, encoders, settings.data_dir)
+    notifier = RoutingNotifier(store)
+    ranking = RankingConfig()
+    bot = Bot(store=store, index=index, clock=SystemClock(), notifier=notifier, ranking=ranking)
+    return Runtime(settings, engine, store, index, notifier, bot)
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces every configured secret in log records by a marker."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        escaped = [re.escape(s) for s in sorted(secrets, key=len, reverse=True) if len(s) >= 4]
+        self.pattern = re.compile("|".join(escaped)) if escaped else None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.pattern is not None:
+            message = record.getMessage()
+            record.msg = self.pattern.sub("[redacted]", message)
+            record.args = None
+        return True
+
+
+def configure_logging(settings: Settings, *, to_stderr: bool = True) -> None:
+    """Log to the data directory (and stderr), with secrets redacted."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    redact = RedactingFilter(settings.secrets())
+    file_handler = RotatingFileHandler(
+        settings.data_dir / "leerlus.log", maxBytes=5_000_000, backupCount=3, encoding="utf-8"
+    )
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handlers: list[logging.Handler] = [file_handler]
+    if to_stderr:
+        stream = logging.StreamHandler()
+        stream.setLevel(logging.WARNING)
+        stream.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        handlers.append(stream)
+    for handler in handlers:
+        handler.addFilter(redact)
+        root.addHandler(handler)
+    for noisy in ("httpx", "sentence_transformers", "faiss", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
