@@ -243,6 +243,7 @@ def import_(file: Path) -> None:
         raise fail(f"No such file: {file}")
     lines = file.read_text(encoding="utf-8").splitlines()
     with runtime() as rt, _progress() as progress:
+        rt.index.load()  # before the first batch, so a stale index is rebuilt from committed data
         task = progress.add_task(f"Importing {file.name}", total=len(lines), rate="-")
         started = time.perf_counter()
         done = 0
@@ -396,6 +397,7 @@ def chat(
 
     with runtime(log_to_stderr=False) as rt:
         member = _console_member(rt, as_, org)
+        rt.index.load()
         ConsoleChat(rt.bot, member, out).run()
 
 

@@ -54,6 +54,8 @@ def configured_adapters(rt: Runtime) -> dict[str, str]:
 
 
 async def _serve(rt: Runtime, console: Console) -> None:
+    # Load (or rebuild) the index before serving, so the first question is not the slow one.
+    await asyncio.to_thread(rt.index.load)
     adapters = configured_adapters(rt)
     app = make_app(rt, adapters)
     runner = web.AppRunner(app, access_log=None)

@@ -31,9 +31,11 @@ def search(
     # Rank among what the viewer may see only: invisible lessons never take a place.
     rankings = {m: [(rid, s) for rid, s in r if rid in visible] for m, r in found.items()}
     languages = {rid: lesson.language for rid, lesson in visible.items()}
-    rankings = adjust_for_language(rankings, languages, detect_language(query), config)
+    language = detect_language(query)
+    rankings = adjust_for_language(rankings, languages, language, config)
     keep = relevant(rankings, config)
-    hits = [Hit(visible[rid], score) for rid, score in fuse(rankings, config) if rid in keep]
+    fused = fuse(rankings, config, languages, language)
+    hits = [Hit(visible[rid], score) for rid, score in fused if rid in keep]
     return arrange(hits, viewer.org_id, config)
 
 

@@ -38,9 +38,9 @@ def test_relevance_uses_dense_thresholds_when_encoders_exist() -> None:
 
 
 def test_a_method_whose_best_passed_vouches_down_to_its_floor() -> None:
-    rankings = {"e5": [(1, 0.86), (2, 0.82), (3, 0.79)]}
-    assert relevant(rankings, CONFIG) == {1, 2}
-    assert relevant({"e5": [(2, 0.82), (3, 0.79)]}, CONFIG) == set()
+    rankings = {"e5": [(1, 0.86), (2, 0.83), (3, 0.815), (4, 0.79)]}
+    assert relevant(rankings, CONFIG) == {1, 2}  # 3 is above the floor but too far below 1
+    assert relevant({"e5": [(2, 0.83), (3, 0.79)]}, CONFIG) == set()
 
 
 def test_relevance_without_encoders_counts_any_lexical_match() -> None:
@@ -63,9 +63,9 @@ def test_other_organisations_first_and_spread_over_sources() -> None:
 def test_lessons_in_the_other_language_are_evened_out() -> None:
     from bot.ranking import adjust_for_language
 
-    rankings = {"e5": [(1, 0.86), (2, 0.82)], "bm25": [(2, 3.0)]}
+    rankings = {"e5": [(1, 0.85), (2, 0.82)], "bm25": [(2, 3.0)]}
     adjusted = adjust_for_language(rankings, {1: "en", 2: "nl"}, "en", CONFIG)
-    assert adjusted["e5"] == [(2, 0.82 + 0.06), (1, 0.86)]
+    assert adjusted["e5"] == [(2, 0.82 + 0.04), (1, 0.85)]
     assert adjusted["bm25"] == rankings["bm25"]
     assert adjust_for_language(rankings, {1: "en", 2: "nl"}, None, CONFIG) == rankings
 
@@ -76,3 +76,13 @@ def test_language_of_a_question() -> None:
     assert detect_language("hoe communiceer je met bewoners tijdens een evacuatie?") == "nl"
     assert detect_language("what went wrong with the radio during the fire") == "en"
     assert detect_language("C2000") is None
+
+
+def test_a_method_that_cannot_judge_a_language_pair_does_not_vote_against_it() -> None:
+    # question in English; lesson 1 Dutch (only e5 can judge it), lesson 2 English
+    rankings = {"bm25": [(2, 5.0)], "e5": [(1, 0.9), (2, 0.85)], "minilm": [(2, 0.6)]}
+    languages = {1: "nl", 2: "en"}
+    plain = fuse(rankings, CONFIG)
+    fair = fuse(rankings, CONFIG, languages, "en")
+    assert plain[0][0] == 2  # three votes against one
+    assert fair[0][0] == 1  # e5's best stands once the others' silence is not counted
