@@ -1,11 +1,18 @@
-"""`leerlus run`: the HTTP server (health now; Slack, Telegram and the API plug in here)."""
+"""`leerlus run`: one event loop with the HTTP server and every configured adapter.
+
+A chat adapter (Slack, Telegram) or background service (the scheduler) plugs in through
+`ChatAdapter`: a module in ADAPTER_MODULES offers `configure(rt) -> ChatAdapter | None`
+(None when its settings are absent, with the reason in `not_configured(rt)`), adds its
+routes to the one aiohttp application, and is started and stopped with it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import signal
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from rich.console import Console
@@ -14,6 +21,42 @@ from sqlalchemy import text
 from adapters.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+# One line per adapter module; each has NAME, `configure(rt)` and `not_configured(rt)`.
+ADAPTER_MODULES: list[str] = []
+
+
+class ChatAdapter(Protocol):
+    """What `leerlus run` needs of an adapter."""
+
+    name: str
+
+    def describe(self) -> str:
+        """How it runs, for the start-up lines and /healthz (e.g. "Socket Mode")."""
+        ...
+
+    def add_routes(self, app: web.Application) -> None:
+        """Add HTTP endpoints (before the server starts); may add none."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def load_adapters(rt: Runtime) -> tuple[list[ChatAdapter], dict[str, str]]:
+    """The configured adapters, and a status line for every known one."""
+    running: list[ChatAdapter] = []
+    status: dict[str, str] = {}
+    for module_name in ADAPTER_MODULES:
+        module = importlib.import_module(module_name)
+        adapter = module.configure(rt)
+        if adapter is None:
+            status[module.NAME] = "off (" + module.not_configured(rt) + ")"
+        else:
+            running.append(adapter)
+            status[adapter.name] = adapter.describe()
+    return running, status
 
 
 def health(rt: Runtime, adapters: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -44,28 +87,23 @@ def make_app(rt: Runtime, adapters: dict[str, str]) -> web.Application:
     return app
 
 
-def configured_adapters(rt: Runtime) -> dict[str, str]:
-    """Which chat adapters this configuration would start, and why not the others."""
-    s = rt.settings
-    return {
-        "slack": "configured" if s.slack_bot_token else "off (SLACK_BOT_TOKEN not set)",
-        "telegram": "configured" if s.telegram_bot_token else "off (TELEGRAM_BOT_TOKEN not set)",
-    }
-
-
 async def _serve(rt: Runtime, console: Console) -> None:
     # Load (or rebuild) the index before serving, so the first question is not the slow one.
     await asyncio.to_thread(rt.index.load)
-    adapters = configured_adapters(rt)
-    app = make_app(rt, adapters)
+    adapters, status = load_adapters(rt)
+    app = make_app(rt, status)
+    for adapter in adapters:
+        adapter.add_routes(app)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, rt.settings.http_host, rt.settings.http_port)
     await site.start()
+    for adapter in adapters:
+        await adapter.start()
     console.print(
         f"HTTP server on http://{rt.settings.http_host}:{rt.settings.http_port} (GET /healthz)"
     )
-    for name, state in adapters.items():
+    for name, state in status.items():
         console.print(f"{name}: {state}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -73,6 +111,11 @@ async def _serve(rt: Runtime, console: Console) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     console.print("Stopping.")
+    for adapter in reversed(adapters):
+        try:
+            await adapter.stop()
+        except Exception:
+            log.exception("stopping %s failed", adapter.name)
     await runner.cleanup()
 
 

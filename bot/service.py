@@ -44,15 +44,21 @@ class Bot:
 
     def handle(self, member: Member, command: c.Command) -> list[Reply]:
         """Carry out one command for a member and return the replies to show them."""
-        ctx = Ctx(member, self.store, self.index, self.clock, self.notifier, self.ranking)
+        ctx = Ctx(member, self.store, self.index, self.clock, self.ranking)
         try:
             with self.store.transaction():
-                return self._route(command, ctx)
+                replies = self._route(command, ctx)
         except UserError as error:
             return [Text(Translator(member.locale)(error.key, **error.params))]
         except LeerlusError as error:
             log.warning("command %s failed: %s", type(command).__name__, error.key)
             return [Text(Translator(member.locale)(error.key, **error.params))]
+        for recipient, messages in ctx.outbox:
+            try:
+                self.notifier.notify(recipient, messages)
+            except Exception:  # the command succeeded; a failed delivery must not undo it
+                log.exception("delivering a message to member %s failed", recipient.id)
+        return replies
 
     def handle_text(self, member: Member, text: str) -> list[Reply]:
         """Parse a line of user input and handle it."""

@@ -31,6 +31,7 @@ from bot.models import (
     Role,
     Visibility,
 )
+from bot.errors import ServiceUnavailable
 from bot.ports import Ranking
 from bot.replies import Reply
 
@@ -108,6 +109,7 @@ class InMemoryStore:
         self.notices: dict[int, list[str]] = {}
         self.audit: list[tuple[int | None, str, str, datetime]] = []
         self._next = 0
+        self.fail_next_commit = False  # simulates a database that fails at commit
 
     def _id(self) -> int:
         self._next += 1
@@ -115,9 +117,12 @@ class InMemoryStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        snapshot = {k: _copy(v) for k, v in vars(self).items()}
+        snapshot = {k: _copy(v) for k, v in vars(self).items() if k != "fail_next_commit"}
         try:
             yield
+            if self.fail_next_commit:
+                self.fail_next_commit = False
+                raise ServiceUnavailable()
         except BaseException:
             for key, value in snapshot.items():
                 setattr(self, key, value)

@@ -7,8 +7,9 @@ from datetime import datetime
 
 from bot.errors import NotFound
 from bot.models import Member, Organisation
-from bot.ports import Clock, Notifier, SearchIndex, Store
+from bot.ports import Clock, SearchIndex, Store
 from bot.ranking import RankingConfig
+from bot.replies import Reply
 from bot.texts import Translator
 
 
@@ -18,8 +19,13 @@ class Ctx:
     store: Store
     index: SearchIndex
     clock: Clock
-    notifier: Notifier
     ranking: RankingConfig = field(default_factory=RankingConfig)
+    # Messages for other members, delivered only after the transaction has committed.
+    outbox: list[tuple[Member, list[Reply]]] = field(default_factory=list)
+
+    def notify(self, member: Member, replies: list[Reply]) -> None:
+        """Queue a direct message to another member, sent once this command succeeded."""
+        self.outbox.append((member, replies))
 
     @property
     def tr(self) -> Translator:

@@ -94,7 +94,7 @@ def _record(
         )
     else:
         body = rtr("kudos.received", giver=giver.name, org=org.name, reason=reason)
-    ctx.notifier.notify(receiver, [Text(body)])
+    ctx.notify(receiver, [Text(body)])
     return kudos
 
 

@@ -32,10 +32,8 @@ def test_run_serves_health_and_stops_on_sigterm(cli: Cli) -> None:
     )
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(3)]  # blocks until the server is up
-        assert f"http://127.0.0.1:{port}" in lines[0]
-        assert "slack: off (SLACK_BOT_TOKEN not set)" in lines[1]
-        assert "telegram: off" in lines[2]
+        first = process.stdout.readline()  # blocks until the server is up
+        assert f"http://127.0.0.1:{port}" in first
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30) as response:
             assert response.status == 200
             body = json.loads(response.read())

@@ -255,3 +255,23 @@ def test_mine_lists_reflections_kudos_and_prompts(net: Net) -> None:
     net.say(net.anna, "/incident Stroomstoring met @bas")
     overview = net.text(net.bas, "/mijn")
     assert "briefings" in overview and "sterk werk" in overview and "Stroomstoring" in overview
+
+
+def test_a_failed_delivery_does_not_undo_the_kudos(net: Net) -> None:
+    class BrokenNotifier:
+        def notify(self, member: object, replies: object) -> None:
+            raise ConnectionError("chat platform down")
+
+    net.bot.notifier = BrokenNotifier()
+    assert "verstuurd" in net.text(net.anna, "/kudos @piet voor de hulp")
+    assert len(net.store.kudos) == 1
+
+
+def test_messages_to_others_wait_for_the_commit(net: Net) -> None:
+    net.say(net.anna, "/kudos @piet voor de hulp")
+    assert len(net.notifier.sent) == 1
+    net.store.fail_next_commit = True  # type: ignore[attr-defined]
+    assert "niet bereiken" in net.text(net.anna, "/kudos @piet nog eens")
+    assert len(net.notifier.sent) == 1 and len(net.store.kudos) == 1
+    net.say(net.anna, "/kudos @piet derde keer")
+    assert len(net.notifier.sent) == 2 and len(net.store.kudos) == 2
