@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.errors import ServiceUnavailable
 from bot.models import (
     Conversation,
     Discipline,
@@ -31,7 +32,6 @@ from bot.models import (
     Role,
     Visibility,
 )
-from bot.errors import ServiceUnavailable
 from bot.ports import Ranking
 from bot.replies import Reply
 
