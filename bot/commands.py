@@ -131,6 +131,7 @@ class Thank:
 class PromptAction:
     prompt_id: int
     action: str  # "now", "later", "tomorrow" or "skip"
+    as_form: bool = False  # "now" on a platform with forms opens the whole form
 
 
 @dataclass(frozen=True)

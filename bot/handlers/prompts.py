@@ -43,7 +43,8 @@ def act(cmd: PromptAction, ctx: Ctx) -> list[Reply]:
     if prompt.state not in OPEN:
         return [Text(tr(f"prompt.already_{prompt.state.value}"))]
     if cmd.action == "now":
-        return reflect.start(StartReflection(str(prompt.incident_id)), ctx, prompt_id=prompt.id)
+        start = StartReflection(str(prompt.incident_id), as_form=cmd.as_form)
+        return reflect.start(start, ctx, prompt_id=prompt.id)
     if cmd.action == "skip":
         store.update_prompt(prompt.id, now, state=PromptState.SKIPPED)
         return [Text(tr("prompt.skipped"))]
