@@ -23,7 +23,10 @@ from adapters.runtime import Runtime
 log = logging.getLogger(__name__)
 
 # One line per adapter module; each has NAME, `configure(rt)` and `not_configured(rt)`.
-ADAPTER_MODULES: list[str] = []
+ADAPTER_MODULES: list[str] = [
+    "adapters.slack.app",
+    "adapters.telegram.app",
+]
 
 
 class ChatAdapter(Protocol):

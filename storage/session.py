@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from itertools import count
 
@@ -25,6 +26,11 @@ class SessionScope:
         self._current: ContextVar[Session | None] = ContextVar(
             f"leerlus_session_{next(_store_ids)}", default=None
         )
+        # SQLite has one writer at a time, and a transaction that read before it writes
+        # fails at once ("database is locked") when another thread wrote in between.
+        # Taking turns inside the process avoids that; other processes still read freely
+        # (WAL), and PostgreSQL is the choice for several bot processes.
+        self._turns = threading.Lock() if engine.dialect.name == "sqlite" else None
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -32,7 +38,8 @@ class SessionScope:
         if self._current.get() is not None:
             yield
             return
-        with self._sessions() as session, session.begin():
+        turn = self._turns if self._turns is not None else nullcontext()
+        with turn, self._sessions() as session, session.begin():
             token = self._current.set(session)
             try:
                 yield

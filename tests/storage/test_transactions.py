@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -231,3 +232,26 @@ def test_returned_datetimes_are_utc_aware(store: SqlStore, world: World) -> None
     # comparisons in the query use the instant, not the wall clock
     assert store.lessons_since(world.outsider, local + timedelta(seconds=1)) == []
     assert store.count_kudos_given(world.colleague.id, local.astimezone(UTC)) == 1
+
+
+def test_threads_of_one_process_take_turns_on_sqlite(tmp_path: Path) -> None:
+    """Read-then-write transactions from many threads never fail with 'database is locked'."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from storage import upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'turns.db'}")
+    upgrade(engine)
+    store = SqlStore(engine)
+    org = store.add_org("Org", "org", Discipline.POLITIE)
+    member = store.add_member(org.id, "M")
+
+    def read_then_write(n: int) -> None:
+        with store.transaction():
+            store.get_conversation(member.id)
+            store.add_notice(member.id, f"notice {n}", datetime.now(UTC))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(read_then_write, range(200)))
+    assert len(store.take_notices(member.id)) == 200
+    engine.dispose()
