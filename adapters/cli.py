@@ -12,8 +12,10 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -27,7 +29,7 @@ from bot.demo import load_demo
 from bot.errors import UserError
 from bot.handlers import incidents, membership
 from bot.handlers.ask import search
-from bot.models import Discipline, Identity, IncidentKind, Member, Role
+from bot.models import Discipline, Identity, IncidentKind, Member, PromptState, Role
 from bot.texts import Translator
 from bot.timing import parse_when
 
@@ -38,10 +40,12 @@ org_app = typer.Typer(help="Organisations.", no_args_is_help=True)
 member_app = typer.Typer(help="Members and roles.", no_args_is_help=True)
 incident_app = typer.Typer(help="Incidents and exercises.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
+prompts_app = typer.Typer(help="Reflection prompts.", no_args_is_help=True)
 app.add_typer(org_app, name="org")
 app.add_typer(member_app, name="member")
 app.add_typer(incident_app, name="incident")
 app.add_typer(db_app, name="db")
+app.add_typer(prompts_app, name="prompts")
 
 out = Console()
 err = Console(stderr=True)
@@ -220,6 +224,43 @@ def incident_add(
     out.print(
         f"Registered {kind.value} {incident.id} '{title}' with {len(members)} participant(s)."
     )
+
+
+@prompts_app.command("list")
+def prompts_list(
+    org: str,
+    state: Annotated[
+        list[PromptState] | None, typer.Option(help="Only this state; repeat for more.")
+    ] = None,
+) -> None:
+    """Show the prompts about an organisation's incidents, newest first."""
+    with runtime() as rt, rt.store.transaction():
+        zone = ZoneInfo(rt.settings.timezone)
+
+        def local(moment: datetime | None) -> str:
+            return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+        found = membership.find_org(rt.store, org)
+        prompts = rt.store.prompts_for_org(found.id, state or None)
+        table = Table("id", "incident", "member", "state", "due", "sent", "reminded", "attempts")
+        for p in prompts:
+            incident = rt.store.get_incident(p.incident_id)
+            member = rt.store.get_member(p.member_id)
+            attempts = str(p.attempts) + (f" ({p.last_error})" if p.last_error else "")
+            # `due` is when the next message is due; for a closed prompt there is none.
+            open_ = p.state in (PromptState.SCHEDULED, PromptState.SENDING, PromptState.SENT)
+            due = local(p.due_at) if open_ and not p.reminded_at else ""
+            table.add_row(
+                str(p.id),
+                incident.title if incident else "?",
+                member.name if member else "?",
+                p.state.value,
+                due,
+                local(p.sent_at),
+                local(p.reminded_at),
+                attempts,
+            )
+    out.print(table if prompts else f"No prompts for {found.name}.")
 
 
 # --- lessons in and out ------------------------------------------------------------------

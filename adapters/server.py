@@ -19,6 +19,8 @@ from rich.console import Console
 from sqlalchemy import text
 
 from adapters.runtime import Runtime
+from adapters.scheduler import SCHEDULER, Scheduler
+from bot.handlers.delivery import backlog
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 ADAPTER_MODULES: list[str] = [
     "adapters.slack.app",
     "adapters.telegram.app",
+    "adapters.scheduler",
+    "adapters.api",
 ]
 
 
@@ -62,13 +66,17 @@ def load_adapters(rt: Runtime) -> tuple[list[ChatAdapter], dict[str, str]]:
     return running, status
 
 
-def health(rt: Runtime, adapters: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    """The status of database, index and adapters, and the HTTP status that goes with it."""
+def health(
+    rt: Runtime, adapters: dict[str, str], scheduler: Scheduler | None = None
+) -> tuple[int, dict[str, Any]]:
+    """The status of database, index, adapters, scheduler and prompts, with its HTTP status."""
     status: dict[str, Any] = {"adapters": adapters}
+    status["scheduler"] = scheduler.health() if scheduler else {"state": "not running"}
     try:
         with rt.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         status["database"] = "ok"
+        status["prompts"] = backlog(rt.bot.clock.now(), store=rt.store)
     except Exception as error:  # any driver error means: not reachable now
         log.warning("health: database unreachable: %s", type(error).__name__)
         status["database"] = "unreachable"
@@ -82,7 +90,8 @@ def make_app(rt: Runtime, adapters: dict[str, str]) -> web.Application:
     """The aiohttp application with every endpoint this process serves."""
 
     async def healthz(request: web.Request) -> web.Response:
-        code, body = await asyncio.to_thread(health, rt, adapters)
+        scheduler = request.app.get(SCHEDULER)
+        code, body = await asyncio.to_thread(health, rt, adapters, scheduler)
         return web.json_response(body, status=code)
 
     app = web.Application(client_max_size=1024 * 1024)

@@ -45,7 +45,10 @@ class Role(StrEnum):
 
 
 class PromptState(StrEnum):
+    """Where a prompt is in its life; see `bot/handlers/delivery.py` for the transitions."""
+
     SCHEDULED = "scheduled"
+    SENDING = "sending"  # claimed by one process, which is delivering it right now
     SENT = "sent"
     ANSWERED = "answered"
     SKIPPED = "skipped"
@@ -227,6 +230,15 @@ class Prompt:
     reminded_at: datetime | None = None
     answered_at: datetime | None = None
     reflection_id: int | None = None
+    attempts: int = 0  # delivery attempts (claims), reminders included
+    claimed_by: str | None = None  # the process that claimed it last
+    claimed_at: datetime | None = None
+    expires_at: datetime | None = None
+    last_error: str | None = None  # why the last delivery failed; None after a success
+
+
+# Prompts a member can still act on (answer, snooze, skip).
+OPEN_PROMPT_STATES = (PromptState.SCHEDULED, PromptState.SENDING, PromptState.SENT)
 
 
 @dataclass(frozen=True)

@@ -226,7 +226,12 @@ class Store(Protocol):
 
     # prompts
     def add_prompt(
-        self, incident_id: int, member_id: int, due_at: datetime, now: datetime
+        self,
+        incident_id: int,
+        member_id: int,
+        due_at: datetime,
+        now: datetime,
+        expires_at: datetime | None = None,
     ) -> Prompt: ...
     def get_prompt(self, prompt_id: int) -> Prompt | None: ...
     def prompts_of(
@@ -234,6 +239,60 @@ class Store(Protocol):
     ) -> list[Prompt]: ...
     def update_prompt(self, prompt_id: int, now: datetime, **changes: Any) -> Prompt:
         """Change `state`, `due_at`, `sent_at`, `reminded_at`, `answered_at`, `reflection_id`."""
+        ...
+
+    # prompt delivery (see bot/handlers/delivery.py for the state machine)
+    def claim_due_prompts(
+        self,
+        now: datetime,
+        worker: str,
+        stale_before: datetime,
+        limit: int = 5,
+        member_id: int | None = None,
+    ) -> list[Prompt]:
+        """Claim prompts whose next message is due, for `worker`; return them, soonest first.
+
+        Due: `scheduled` with `due_at <= now` (the ask), `sent` and not reminded with
+        `due_at <= now` (the reminder), or `sending` claimed at or before `stale_before`
+        (its process died). Never expired ones. A claim sets `sending`, `claimed_by`,
+        `claimed_at = now` and adds one to `attempts`; concurrent callers never get the
+        same prompt.
+        """
+        ...
+
+    def finish_prompt_claim(self, claimed: Prompt, **changes: Any) -> bool:
+        """Settle a claim (state, due_at, sent_at, reminded_at, last_error) if still ours."""
+        ...
+
+    def expire_prompts(self, now: datetime, stale_before: datetime) -> int:
+        """Mark open prompts whose `expires_at` has passed as expired; return how many."""
+        ...
+
+    def count_overdue_prompts(
+        self, now: datetime, due_before: datetime, stale_before: datetime
+    ) -> int:
+        """Count prompts whose next message was due before `due_before` and is not out yet."""
+        ...
+
+    def count_failing_prompts(self) -> int:
+        """Count open prompts whose last delivery attempt failed."""
+        ...
+
+    def prompts_for_org(
+        self, org_id: int, states: Iterable[PromptState] | None = None, limit: int = 1000
+    ) -> list[Prompt]:
+        """Prompts about the organisation's incidents (in these states), newest first."""
+        ...
+
+    # weekly digest
+    def digest_recipients(self) -> list[tuple[Member, datetime | None]]:
+        """Members who want the digest, each with when their last digest was claimed."""
+        ...
+
+    def swap_last_digest(
+        self, member_id: int, expected: datetime | None, value: datetime | None
+    ) -> bool:
+        """Set the member's last digest time to `value` if it is still `expected`."""
         ...
 
     # feedback on lessons

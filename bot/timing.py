@@ -11,12 +11,16 @@ QUIET_START = time(21, 0)
 QUIET_END = time(8, 0)
 MORNING = time(9, 0)
 SNOOZE = timedelta(hours=2)
+REMINDER_AFTER = timedelta(hours=24)  # one reminder, a day after the prompt went out
+PROMPT_EXPIRY = timedelta(days=7)  # counted from when the prompt was first due
 
 
 def parse_when(text: str, now: datetime, timezone: str) -> datetime | None:
-    """Parse "nu", "over 3 uur", "morgen 9:00", "in 2 hours" or ISO 8601; None if unclear."""
-    import dateparser  # imported here: it takes a moment and is only needed for typed times
+    """Parse "nu", "over 3 uur", "morgen 9:00", "in 2 hours" or ISO 8601; None if unclear.
 
+    Durations ("over 3 uur") count real hours, also across a daylight-saving change; clock
+    times ("morgen 9:00") are wall-clock times in `timezone`, with that day's UTC offset.
+    """
     cleaned = text.strip()
     if not cleaned:
         return None
@@ -25,22 +29,33 @@ def parse_when(text: str, now: datetime, timezone: str) -> datetime | None:
         parsed = datetime.fromisoformat(cleaned)
     except ValueError:
         local_now = now.astimezone(zone).replace(tzinfo=None)
-        settings = {
-            "PREFER_DATES_FROM": "future",
-            "RELATIVE_BASE": local_now,
-            "TIMEZONE": timezone,
-            "RETURN_AS_TIMEZONE_AWARE": True,
-        }
-        with warnings.catch_warnings():
-            # dateparser warns about its own use of deprecated stdlib parsing on some inputs
-            warnings.simplefilter("ignore")
-            found = dateparser.parse(cleaned, languages=["nl", "en"], settings=settings)
+        found = _dateparse(cleaned, local_now)
         if found is None:
             return None
+        if found.tzinfo is None:
+            # A text whose result moves along with "now" is a duration from now.
+            probe = _dateparse(cleaned, local_now + _PROBE)
+            if probe is not None and probe.tzinfo is None and probe - found == _PROBE:
+                return now + (found - local_now)
         parsed = found
     if parsed.tzinfo is None:
+        # ZoneInfo picks the offset of that very day: dateparser would use today's.
         parsed = parsed.replace(tzinfo=zone)
     return parsed.astimezone(UTC)
+
+
+_PROBE = timedelta(minutes=7)
+
+
+def _dateparse(text: str, base: datetime) -> datetime | None:
+    import dateparser  # imported here: it takes a moment and is only needed for typed times
+
+    settings = {"PREFER_DATES_FROM": "future", "RELATIVE_BASE": base}
+    with warnings.catch_warnings():
+        # dateparser warns about its own use of deprecated stdlib parsing on some inputs
+        warnings.simplefilter("ignore")
+        found: datetime | None = dateparser.parse(text, languages=["nl", "en"], settings=settings)
+    return found
 
 
 def out_of_quiet_hours(moment: datetime, timezone: str) -> datetime:

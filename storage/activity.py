@@ -88,7 +88,12 @@ class ActivityStore(LessonStore):
     # prompts
 
     def add_prompt(
-        self, incident_id: int, member_id: int, due_at: datetime, now: datetime
+        self,
+        incident_id: int,
+        member_id: int,
+        due_at: datetime,
+        now: datetime,
+        expires_at: datetime | None = None,
     ) -> Prompt:
         """Schedule a request for a reflection."""
         with self._session() as s:
@@ -98,6 +103,8 @@ class ActivityStore(LessonStore):
                 due_at=due_at,
                 state=str(PromptState.SCHEDULED),
                 created_at=now,
+                attempts=0,
+                expires_at=expires_at,
             )
             s.add(row)
             s.flush()

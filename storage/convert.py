@@ -152,4 +152,9 @@ def prompt(row: PromptRow) -> Prompt:
         reminded_at=as_utc(row.reminded_at),
         answered_at=as_utc(row.answered_at),
         reflection_id=row.reflection_id,
+        attempts=row.attempts or 0,
+        claimed_by=row.claimed_by,
+        claimed_at=as_utc(row.claimed_at),
+        expires_at=as_utc(row.expires_at),
+        last_error=row.last_error,
     )

@@ -98,6 +98,8 @@ class MemberRow(Base):
     digest: Mapped[bool] = mapped_column(Boolean)
     unreachable: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the last weekly digest was claimed for this member: a restart never resends it.
+    last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     identities: Mapped[list[IdentityRow]] = relationship(
         lazy="selectin", order_by="IdentityRow.id", passive_deletes=True
@@ -225,6 +227,13 @@ class PromptRow(Base):
     reflection_id: Mapped[int | None] = mapped_column(
         ForeignKey("reflections.id", ondelete="SET NULL")
     )
+    # Delivery bookkeeping (migration 0002): who claimed it, when, how often, and why the
+    # last attempt failed. `due_at` is when the next message (ask or reminder) is due.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(300))
 
 
 class FeedbackRow(Base):

@@ -107,6 +107,7 @@ class InMemoryStore:
         self.conversations: dict[int, Conversation] = {}
         self.invites: dict[str, Invite] = {}
         self.notices: dict[int, list[str]] = {}
+        self.last_digest: dict[int, datetime] = {}
         self.audit: list[tuple[int | None, str, str, datetime]] = []
         self._next = 0
         self.fail_next_commit = False  # simulates a database that fails at commit
@@ -220,6 +221,7 @@ class InMemoryStore:
         self.feedback = [f for f in self.feedback if f[0] != member_id]
         self.conversations.pop(member_id, None)
         self.notices.pop(member_id, None)
+        self.last_digest.pop(member_id, None)
         self.audit = [(None if a == member_id else a, *rest) for a, *rest in self.audit]
         for iid, inc in self.incidents.items():
             ids = tuple(p for p in inc.participant_ids if p != member_id)
@@ -409,9 +411,22 @@ class InMemoryStore:
 
     # prompts
     def add_prompt(
-        self, incident_id: int, member_id: int, due_at: datetime, now: datetime
+        self,
+        incident_id: int,
+        member_id: int,
+        due_at: datetime,
+        now: datetime,
+        expires_at: datetime | None = None,
     ) -> Prompt:
-        prompt = Prompt(self._id(), incident_id, member_id, due_at, PromptState.SCHEDULED, now)
+        prompt = Prompt(
+            self._id(),
+            incident_id,
+            member_id,
+            due_at,
+            PromptState.SCHEDULED,
+            now,
+            expires_at=expires_at,
+        )
         self.prompts[prompt.id] = prompt
         return prompt
 
@@ -431,6 +446,122 @@ class InMemoryStore:
     def update_prompt(self, prompt_id: int, now: datetime, **changes: Any) -> Prompt:
         self.prompts[prompt_id] = replace(self.prompts[prompt_id], **changes)
         return self.prompts[prompt_id]
+
+    # prompt delivery
+    def _next_message_due(
+        self, p: Prompt, now: datetime, stale_before: datetime, due_before: datetime | None = None
+    ) -> bool:
+        if p.expires_at is not None and p.expires_at <= now:
+            return False
+        if p.state is PromptState.SCHEDULED or (
+            p.state is PromptState.SENT and p.reminded_at is None
+        ):
+            return p.due_at <= (now if due_before is None else due_before)
+        return (
+            p.state is PromptState.SENDING
+            and p.claimed_at is not None
+            and p.claimed_at <= stale_before
+        )
+
+    def claim_due_prompts(
+        self,
+        now: datetime,
+        worker: str,
+        stale_before: datetime,
+        limit: int = 5,
+        member_id: int | None = None,
+    ) -> list[Prompt]:
+        due = sorted(
+            (
+                p
+                for p in self.prompts.values()
+                if self._next_message_due(p, now, stale_before)
+                and (member_id is None or p.member_id == member_id)
+            ),
+            key=lambda p: (p.due_at, p.id),
+        )[:limit]
+        claimed = [
+            replace(
+                p,
+                state=PromptState.SENDING,
+                claimed_by=worker,
+                claimed_at=now,
+                attempts=p.attempts + 1,
+            )
+            for p in due
+        ]
+        self.prompts.update((p.id, p) for p in claimed)
+        return claimed
+
+    def finish_prompt_claim(self, claimed: Prompt, **changes: Any) -> bool:
+        current = self.prompts.get(claimed.id)
+        if (
+            current is None
+            or current.state is not PromptState.SENDING
+            or (current.claimed_by, current.attempts) != (claimed.claimed_by, claimed.attempts)
+        ):
+            return False
+        self.prompts[claimed.id] = replace(current, **changes)
+        return True
+
+    def expire_prompts(self, now: datetime, stale_before: datetime) -> int:
+        expired = [
+            p
+            for p in self.prompts.values()
+            if p.expires_at is not None
+            and p.expires_at <= now
+            and (
+                p.state in (PromptState.SCHEDULED, PromptState.SENT)
+                or (
+                    p.state is PromptState.SENDING
+                    and p.claimed_at is not None
+                    and p.claimed_at <= stale_before
+                )
+            )
+        ]
+        for p in expired:
+            self.prompts[p.id] = replace(p, state=PromptState.EXPIRED)
+        return len(expired)
+
+    def count_overdue_prompts(
+        self, now: datetime, due_before: datetime, stale_before: datetime
+    ) -> int:
+        return sum(
+            1
+            for p in self.prompts.values()
+            if self._next_message_due(p, now, stale_before, due_before)
+        )
+
+    def count_failing_prompts(self) -> int:
+        open_states = (PromptState.SCHEDULED, PromptState.SENDING, PromptState.SENT)
+        return sum(
+            1 for p in self.prompts.values() if p.state in open_states and p.last_error is not None
+        )
+
+    def prompts_for_org(
+        self, org_id: int, states: Iterable[PromptState] | None = None, limit: int = 1000
+    ) -> list[Prompt]:
+        wanted = set(states) if states is not None else set(PromptState)
+        found = [
+            p
+            for p in self.prompts.values()
+            if self.incidents[p.incident_id].org_id == org_id and p.state in wanted
+        ]
+        return sorted(found, key=lambda p: (p.created_at, p.id), reverse=True)[:limit]
+
+    def digest_recipients(self) -> list[tuple[Member, datetime | None]]:
+        return [(m, self.last_digest.get(m.id)) for m in self.members.values() if m.digest]
+
+    def swap_last_digest(
+        self, member_id: int, expected: datetime | None, value: datetime | None
+    ) -> bool:
+        if self.last_digest.get(member_id) != expected:
+            return False
+        if value is None:
+            self.last_digest.pop(member_id, None)
+        else:
+            self.last_digest[member_id] = value
+        return True
 
     # feedback, events, conversations, invites, notices, audit
     def add_feedback(

@@ -12,7 +12,7 @@ from bot.handlers.kudos import resolve_person
 from bot.models import Incident, IncidentKind, Member
 from bot.ports import Store
 from bot.replies import Reply, Text
-from bot.timing import default_prompt_time, parse_when
+from bot.timing import PROMPT_EXPIRY, default_prompt_time, parse_when
 
 MAX_TITLE = 200
 
@@ -94,5 +94,5 @@ def record_incident(
     )
     for member in unique:
         due = prompt_at or default_prompt_time(now, member.timezone)
-        store.add_prompt(incident.id, member.id, due, now)
+        store.add_prompt(incident.id, member.id, due, now, expires_at=due + PROMPT_EXPIRY)
     return incident

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.commands import PromptAction, StartReflection
 from bot.errors import NotFound
 from bot.handlers import reflect
 from bot.handlers.context import Ctx
-from bot.models import Incident, Member, Prompt, PromptState
+from bot.models import OPEN_PROMPT_STATES, Incident, Member, Prompt, PromptState
 from bot.ports import Store
 from bot.replies import Choice, Reply, Text
 from bot.texts import Translator
-from bot.timing import SNOOZE, tomorrow_morning
+from bot.timing import REMINDER_AFTER, SNOOZE, tomorrow_morning
 
-OPEN = (PromptState.SCHEDULED, PromptState.SENT)
+OPEN = OPEN_PROMPT_STATES
+# A claim older than this is taken to belong to a process that died mid-delivery. A batch
+# of claims (a few sends, each bounded by its platform client's timeout) ends well within it.
+LEASE = timedelta(minutes=10)
 
 
 def prompt_message(
@@ -54,16 +58,36 @@ def act(cmd: PromptAction, ctx: Ctx) -> list[Reply]:
     return [Text(tr("prompt.snoozed", when=local.strftime("%d-%m %H:%M")))]
 
 
+def is_reminder(claimed: Prompt) -> bool:
+    """Tell whether a claimed prompt's message is the reminder (it went out before)."""
+    return claimed.sent_at is not None
+
+
+def delivered(claimed: Prompt, now: datetime) -> dict[str, Any]:
+    """The changes that settle a claim whose message went out at `now`."""
+    if is_reminder(claimed):
+        return {"state": PromptState.SENT, "reminded_at": now, "last_error": None}
+    return {
+        "state": PromptState.SENT,
+        "sent_at": now,
+        "due_at": now + REMINDER_AFTER,  # from now on, due_at is when the reminder is due
+        "last_error": None,
+    }
+
+
 def take_due(member: Member, now: datetime, *, store: Store) -> list[Reply]:
-    """Mark the member's due prompts as sent and return their messages (console delivery)."""
+    """Claim the member's due prompts and reminders and return them (console delivery).
+
+    Claim and settlement share the caller's transaction: the console shows the messages
+    right after it commits, so here a message is shown exactly once.
+    """
     tr = Translator(member.locale)
     replies: list[Reply] = []
-    for prompt in store.prompts_of(member.id, [PromptState.SCHEDULED]):
-        if prompt.due_at > now:
-            continue
-        incident = store.get_incident(prompt.incident_id)
+    worker = f"console:{member.id}"
+    for claimed in store.claim_due_prompts(now, worker, now - LEASE, 20, member.id):
+        incident = store.get_incident(claimed.incident_id)
         if incident is None:
             continue
-        store.update_prompt(prompt.id, now, state=PromptState.SENT, sent_at=now)
-        replies.append(prompt_message(prompt, incident, tr))
+        store.finish_prompt_claim(claimed, **delivered(claimed, now))
+        replies.append(prompt_message(claimed, incident, tr, reminder=is_reminder(claimed)))
     return replies

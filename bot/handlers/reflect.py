@@ -15,6 +15,7 @@ from bot.errors import InvalidInput, LeerlusError, NotFound
 from bot.handlers import kudos as kudos_handler
 from bot.handlers.context import Ctx
 from bot.models import (
+    OPEN_PROMPT_STATES,
     SUGGESTED_THEMES,
     Incident,
     LoopLevel,
@@ -233,8 +234,7 @@ def finish(draft: Reflection, changes: dict[str, object], ctx: Ctx) -> list[Repl
 
 
 def _answer_prompts(saved: Reflection, prompt_id: str | None, ctx: Ctx) -> None:
-    open_states = (PromptState.SCHEDULED, PromptState.SENT)
-    for prompt in ctx.store.prompts_of(ctx.member.id, open_states):
+    for prompt in ctx.store.prompts_of(ctx.member.id, OPEN_PROMPT_STATES):
         if str(prompt.id) == prompt_id or (
             saved.incident_id is not None and prompt.incident_id == saved.incident_id
         ):
