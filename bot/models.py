@@ -106,6 +106,7 @@ class Member:
     timezone: str = "Europe/Amsterdam"
     digest: bool = True
     identities: tuple[Identity, ...] = ()
+    reachable: bool = True  # False once a platform said the member blocked the bot
 
     @property
     def is_coordinator(self) -> bool:

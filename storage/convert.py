@@ -53,6 +53,7 @@ def member(row: MemberRow) -> Member:
         timezone=row.timezone,
         digest=row.digest,
         identities=tuple(Identity(i.platform, i.user_id) for i in row.identities),
+        reachable=not row.unreachable,
     )
 
 

@@ -37,8 +37,12 @@ def _next_message_due(
 ) -> ColumnElement[bool]:
     """Rows whose ask or reminder is due, or whose claim went stale (its process died)."""
     due_before = now if due_before is None else due_before
+    # Members who blocked the bot wait until they are reachable again, instead of being
+    # retried (and counted overdue) until their prompts expire.
+    reachable = select(MemberRow.id).where(MemberRow.unreachable.is_(False))
     return and_(
         _not_expired(now),
+        PromptRow.member_id.in_(reachable),
         or_(
             and_(PromptRow.state == SCHEDULED, PromptRow.due_at <= due_before),
             and_(

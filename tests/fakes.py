@@ -96,7 +96,6 @@ class InMemoryStore:
     def __init__(self) -> None:
         self.orgs: dict[int, Organisation] = {}
         self.members: dict[int, Member] = {}
-        self.unreachable: set[int] = set()
         self.incidents: dict[int, Incident] = {}
         self.reflections: dict[int, Reflection] = {}
         self.embeddings: dict[tuple[int, str], tuple[str, bytes]] = {}
@@ -206,7 +205,7 @@ class InMemoryStore:
             if v is not None
         }
         if unreachable is not None:
-            (self.unreachable.add if unreachable else self.unreachable.discard)(member_id)
+            changes["reachable"] = not unreachable
         self.members[member_id] = replace(self.members[member_id], **changes)
         return self.members[member_id]
 
@@ -452,6 +451,8 @@ class InMemoryStore:
         self, p: Prompt, now: datetime, stale_before: datetime, due_before: datetime | None = None
     ) -> bool:
         if p.expires_at is not None and p.expires_at <= now:
+            return False
+        if not self.members[p.member_id].reachable:
             return False
         if p.state is PromptState.SCHEDULED or (
             p.state is PromptState.SENT and p.reminded_at is None

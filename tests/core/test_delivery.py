@@ -200,3 +200,13 @@ def test_console_and_scheduler_never_both_deliver(net: Net) -> None:
     assert isinstance(reminder, Text) and "herinnering" in reminder.body
     assert deliver(net).reminded == 1  # Bas's, by the scheduler
     assert net.bot.due_prompts(net.piet) == [] and deliver(net).claimed == 0
+
+
+def test_members_who_blocked_the_bot_wait_until_reachable_again(net: Net) -> None:
+    net.say(net.anna, "/incident Stroomstoring met @piet")
+    net.store.update_member(net.piet.id, unreachable=True)
+    net.clock.advance(3 * HOUR)
+    assert deliver(net).claimed == 0
+    assert net.notifier.to(net.piet.id) == []
+    net.store.update_member(net.piet.id, unreachable=False)
+    assert deliver(net).sent == 1

@@ -225,3 +225,13 @@ def test_migration_0002_backfills_open_prompts(db_url: str) -> None:
             command.downgrade(config, "0001")
     finally:
         engine.dispose()
+
+
+def test_claims_skip_members_who_blocked_the_bot(store: SqlStore, world: World) -> None:
+    inc = incident(store, world)
+    prompt = store.add_prompt(inc.id, world.author.id, NOW - timedelta(minutes=1), NOW)
+    blocked = store.update_member(world.author.id, unreachable=True)
+    assert blocked.reachable is False
+    assert store.claim_due_prompts(NOW, "w1", STALE) == []
+    assert store.update_member(world.author.id, unreachable=False).reachable
+    assert [p.id for p in store.claim_due_prompts(NOW, "w1", STALE)] == [prompt.id]
