@@ -32,8 +32,9 @@ def search(
     rankings = {m: [(rid, s) for rid, s in r if rid in visible] for m, r in found.items()}
     languages = {rid: lesson.language for rid, lesson in visible.items()}
     language = detect_language(query)
-    rankings = adjust_for_language(rankings, languages, language, config)
-    keep = relevant(rankings, config)
+    # The language offset decides what is relevant enough to show, not the order: raising
+    # the scores of the other language reorders a corpus that is mostly in one language.
+    keep = relevant(adjust_for_language(rankings, languages, language, config), config)
     fused = fuse(rankings, config, languages, language)
     hits = [Hit(visible[rid], score) for rid, score in fused if rid in keep]
     return arrange(hits, viewer.org_id, config)

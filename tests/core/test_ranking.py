@@ -64,10 +64,11 @@ def test_lessons_in_the_other_language_are_evened_out() -> None:
     from bot.ranking import adjust_for_language
 
     rankings = {"e5": [(1, 0.85), (2, 0.82)], "bm25": [(2, 3.0)]}
-    adjusted = adjust_for_language(rankings, {1: "en", 2: "nl"}, "en", CONFIG)
+    config = RankingConfig(cross_language_bonus={"e5": 0.04})
+    adjusted = adjust_for_language(rankings, {1: "en", 2: "nl"}, "en", config)
     assert adjusted["e5"] == [(2, 0.82 + 0.04), (1, 0.85)]
     assert adjusted["bm25"] == rankings["bm25"]
-    assert adjust_for_language(rankings, {1: "en", 2: "nl"}, None, CONFIG) == rankings
+    assert adjust_for_language(rankings, {1: "en", 2: "nl"}, None, config) == rankings
 
 
 def test_language_of_a_question() -> None:
