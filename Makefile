@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test check lint typecheck bench clean
+.PHONY: run test check lint typecheck bench eval clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,8 @@ typecheck: $(VENV)/.installed-test
 
 check: lint typecheck test
 
-bench: $(VENV)/.installed-test
-	$(BIN)/python -m bench.run
+eval: $(VENV)/.installed-test
+	$(BIN)/python -m bench.eval
 
 clean:
 	rm -rf $(VENV) build *.egg-info
