@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +18,25 @@ from storage import SqlStore, make_engine
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen[str]
+    port: int
+    first_line: str = ""
+    out: str = ""
+    err: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
 
 @dataclass
@@ -39,6 +61,27 @@ class Cli:
         result = self(*args, input=input)
         assert result.returncode == 0, result.stdout + result.stderr
         return result.stdout
+
+    @contextmanager
+    def running(self) -> Iterator[RunningServer]:
+        """Start `leerlus run` on a free port; SIGTERM it afterwards and keep its output."""
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "adapters.cli", "run"],
+            env={**self.env, "LEERLUS_HTTP_PORT": str(port)},
+            cwd=self.home,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        server = RunningServer(process, port)
+        try:
+            assert process.stdout is not None
+            server.first_line = process.stdout.readline()  # blocks until the server is up
+            yield server
+        finally:
+            process.send_signal(signal.SIGTERM)
+            server.out, server.err = process.communicate(timeout=30)
 
     def store(self) -> SqlStore:
         return SqlStore(make_engine(f"sqlite:///{self.home / 'data' / 'leerlus.db'}"))

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +22,6 @@ from bot.models import Identity, IncidentKind, PromptState
 from bot.replies import Reply, Text
 from tests.adapters.conftest import Cli
 from tests.adapters.test_api import NOW, TOKEN, runtime
-from tests.adapters.test_server import free_port
 from tests.fakes import FixedClock
 
 HOUR = timedelta(hours=1)
@@ -120,22 +116,11 @@ def test_leerlus_run_starts_the_scheduler_and_prompts_list_shows_the_result(cli:
     listed = cli.ok("prompts", "list", "bw")
     assert "Brand in loods" in listed and "scheduled" in listed
     assert "No prompts" in cli.ok("prompts", "list", "bw", "--state", "sent")
-    port = free_port()
-    env = {**cli.env, "LEERLUS_HTTP_PORT": str(port)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "adapters.cli", "run"],
-        env=env,
-        cwd=cli.home,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        assert f"http://127.0.0.1:{port}" in process.stdout.readline()
+    with cli.running() as server:
+        assert server.url in server.first_line
         deadline = time.monotonic() + 30
         while True:  # bounded polling for the first run of the delivery job
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+            with urllib.request.urlopen(f"{server.url}/healthz", timeout=10) as r:
                 health: dict[str, Any] = json.loads(r.read())
             if health["scheduler"]["jobs"]["prompts"]["runs"] >= 1:
                 break
@@ -144,11 +129,8 @@ def test_leerlus_run_starts_the_scheduler_and_prompts_list_shows_the_result(cli:
         assert health["scheduler"]["state"] == "running"
         assert health["prompts"] == {"overdue": 0, "failing": 0}
         assert health["adapters"]["api"].startswith("off")
-    finally:
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
-    assert process.returncode == 0, err
-    assert "scheduler: running" in out
+    assert server.process.returncode == 0, server.err
+    assert "scheduler: running" in server.out
     sent = cli.ok("prompts", "list", "bw", "--state", "sent", "--state", "answered")
     assert "Brand in loods" in sent and "sent" in sent
     chat = cli.ok("chat", "--as", "bas", input="/exit\n")
