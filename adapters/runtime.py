@@ -55,6 +55,12 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
             record.msg = self.pattern.sub("[redacted]", message)
             record.args = None
+            # A traceback can carry a secret too (an HTTP error quoting a Bot API URL).
+            if record.exc_info:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+                record.exc_info = None
+            if record.exc_text:
+                record.exc_text = self.pattern.sub("[redacted]", record.exc_text)
         return True
 
 

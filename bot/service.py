@@ -23,6 +23,9 @@ from bot.texts import Translator
 
 log = logging.getLogger(__name__)
 
+# Commands whose answer is about the member alone: not answered where others read along.
+PERSONAL = (c.Mine, c.ListKudos, c.CreateInvite, c.Forget, c.Confirm, c.StartReflection)
+
 _YES = {"ja", "yes", "j", "y"}
 _NO = {"nee", "no", "n"}
 
@@ -42,11 +45,16 @@ class Bot:
     notifier: Notifier
     ranking: RankingConfig = field(default_factory=RankingConfig)
 
-    def handle(self, member: Member, command: c.Command) -> list[Reply]:
-        """Carry out one command for a member and return the replies to show them."""
-        ctx = Ctx(member, self.store, self.index, self.clock, self.ranking)
+    def handle(self, member: Member, command: c.Command, *, shared: bool = False) -> list[Reply]:
+        """Carry out one command for a member and return the replies to show them.
+
+        `shared` says the answer is read by others too (a channel, a group chat).
+        """
+        ctx = Ctx(member, self.store, self.index, self.clock, self.ranking, shared=shared)
         try:
             with self.store.transaction():
+                if shared and isinstance(command, PERSONAL):
+                    return [Text(ctx.tr("shared.personal"))]
                 replies = self._route(command, ctx)
         except UserError as error:
             return [Text(Translator(member.locale)(error.key, **error.params))]
@@ -60,9 +68,9 @@ class Bot:
                 log.exception("delivering a message to member %s failed", recipient.id)
         return replies
 
-    def handle_text(self, member: Member, text: str) -> list[Reply]:
+    def handle_text(self, member: Member, text: str, *, shared: bool = False) -> list[Reply]:
         """Parse a line of user input and handle it."""
-        return self.handle(member, c.parse_command(text))
+        return self.handle(member, c.parse_command(text), shared=shared)
 
     def _route(self, command: c.Command, ctx: Ctx) -> list[Reply]:
         """The routing table: one case per command."""

@@ -102,10 +102,17 @@ def lesson(
     author: tuple[int | None, str | None],
     incident_row: tuple[str | None, datetime | None],
 ) -> Lesson:
-    """Build the lesson a viewer sees; `anoniem` drops author and organisation here."""
+    """Build the lesson a viewer sees; `anoniem` drops author and organisation here.
+
+    Anything that points at them goes too: the incident (its title names places and
+    organisations, and its participant list is short), the external id, and the exact date.
+    """
     anonymous = row.visibility == Visibility.ANONIEM
     author_id, author_name = (None, None) if anonymous else author
-    incident_title, incident_date = incident_row
+    incident_title, incident_date = (None, None) if anonymous else incident_row
+    created_at = as_utc(row.created_at)
+    if anonymous:
+        created_at = created_at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     return Lesson(
         reflection_id=row.id,
         title=row.title,
@@ -114,7 +121,7 @@ def lesson(
         improve=row.improve,
         visibility=Visibility(row.visibility),
         discipline=Discipline(org_row.discipline),
-        created_at=as_utc(row.created_at),
+        created_at=created_at,
         org_id=None if anonymous else org_row.id,
         org_name=None if anonymous else org_row.name,
         author_id=author_id,
@@ -123,7 +130,7 @@ def lesson(
         incident_date=as_utc(incident_date),
         themes=tuple(row.themes or ()),
         language=row.language,
-        external_id=row.external_id,
+        external_id=None if anonymous else row.external_id,
     )
 
 

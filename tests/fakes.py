@@ -309,8 +309,11 @@ class InMemoryStore:
     def _lesson(self, r: Reflection) -> Lesson:
         org = self.orgs[r.org_id]
         author = self.members.get(r.member_id) if r.member_id else None
-        incident = self.incidents.get(r.incident_id) if r.incident_id else None
         anonymous = r.visibility is Visibility.ANONIEM
+        incident = self.incidents.get(r.incident_id) if r.incident_id and not anonymous else None
+        created = r.created_at
+        if anonymous:
+            created = created.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         return Lesson(
             reflection_id=r.id,
             title=r.title,
@@ -319,7 +322,7 @@ class InMemoryStore:
             improve=r.improve,
             visibility=r.visibility,
             discipline=org.discipline,
-            created_at=r.created_at,
+            created_at=created,
             org_id=None if anonymous else org.id,
             org_name=None if anonymous else org.name,
             author_id=None if anonymous or author is None else author.id,
@@ -328,7 +331,7 @@ class InMemoryStore:
             incident_date=incident.occurred_at if incident else None,
             themes=r.themes,
             language=r.language,
-            external_id=r.external_id,
+            external_id=None if anonymous else r.external_id,
         )
 
     def visible_lessons(self, viewer: Member, reflection_ids: Sequence[int]) -> dict[int, Lesson]:

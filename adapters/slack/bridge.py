@@ -52,7 +52,7 @@ class Bridge:
                 return
             locale = member.locale
             await self.people.ensure(mentions, origin.team)
-            replies = await self.run(self.rt.bot.handle, member, command)
+            replies = await self.run(self.rt.bot.handle, member, command, shared=origin.shared)
         except Exception:
             log.exception("slack: handling %s failed", type(command).__name__)
             await self._deliver(

@@ -45,6 +45,11 @@ class Origin:
     def in_dm(self) -> bool:
         return self.channel is not None and self.channel.startswith("D")
 
+    @property
+    def shared(self) -> bool:
+        """Whether others read the answer: a channel message that is not ephemeral."""
+        return self.channel is not None and not self.in_dm and not self.private
+
 
 def to_core_text(text: str, bot_user: str | None = None) -> str:
     """Turn Slack message markup into the plain text the core parses."""

@@ -223,7 +223,8 @@ class TelegramAdapter:
             if code is not None:
                 return bot.join(event.identity, event.name, code, event.locale), event.locale
             return [Text(Translator(event.locale)("join.no_org"))], event.locale
-        return bot.handle(member, inbound.command_for_member(event.text)), member.locale
+        command = inbound.command_for_member(event.text)
+        return bot.handle(member, command, shared=event.group), member.locale
 
     # sending
 

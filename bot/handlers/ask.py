@@ -23,8 +23,12 @@ def search(
     store: Store,
     index: SearchIndex,
     config: RankingConfig,
+    own_org: int | None = None,
 ) -> list[Hit]:
-    """Return every relevant lesson the viewer may see, in the order to show them."""
+    """Return every relevant lesson the viewer may see, in the order to show them.
+
+    `own_org` (default: the viewer's) is the organisation whose lessons come last.
+    """
     found = index.rankings(query, config.candidates)
     candidates = list(dict.fromkeys(rid for ranking in found.values() for rid, _ in ranking))
     visible = store.visible_lessons(viewer, candidates)
@@ -37,7 +41,12 @@ def search(
     keep = relevant(adjust_for_language(rankings, languages, language, config), config)
     fused = fuse(rankings, config, languages, language)
     hits = [Hit(visible[rid], score) for rid, score in fused if rid in keep]
-    return arrange(hits, viewer.org_id, config)
+    return arrange(hits, viewer.org_id if own_org is None else own_org, config)
+
+
+def network_viewer(member: Member) -> Member:
+    """The member as a stranger: sees only what the whole network may see."""
+    return replace(member, id=0, org_id=0)
 
 
 def ask(query: str, ctx: Ctx) -> list[Reply]:
@@ -61,7 +70,15 @@ def more(ctx: Ctx) -> list[Reply]:
 
 
 def _page(query: str, shown: tuple[int, ...], ctx: Ctx) -> list[Reply]:
-    hits = search(query, ctx.member, store=ctx.store, index=ctx.index, config=ctx.ranking)
+    viewer = network_viewer(ctx.member) if ctx.shared else ctx.member
+    hits = search(
+        query,
+        viewer,
+        store=ctx.store,
+        index=ctx.index,
+        config=ctx.ranking,
+        own_org=ctx.member.org_id,
+    )
     fresh = [h for h in hits if h.lesson.reflection_id not in shown]
     page = fresh[: ctx.ranking.page_size]
     tr = ctx.tr

@@ -20,6 +20,9 @@ class Ctx:
     index: SearchIndex
     clock: Clock
     ranking: RankingConfig = field(default_factory=RankingConfig)
+    # True in a channel or group: others read the answer, so only what the whole network
+    # may see is shown, and personal overviews are not given there.
+    shared: bool = False
     # Messages for other members, delivered only after the transaction has committed.
     outbox: list[tuple[Member, list[Reply]]] = field(default_factory=list)
 

@@ -45,24 +45,34 @@ def send_digests(now: datetime, *, store: Store, notifier: Notifier) -> int:
         recipients = store.digest_recipients()
     sent = 0
     for member, last in recipients:
-        moment = digest_moment(now, member.timezone)
-        if moment is None or (last is not None and last >= moment):
-            continue
-        with store.transaction():
-            if not store.swap_last_digest(member.id, last, now):
-                continue  # another process took this one
-            message = build_digest(member, last or moment - WEEK, store=store)
-        if message is None:
-            continue  # nothing new: no message, but this week counts as done
         try:
-            notifier.notify(member, [message])
-        except Exception as error:  # the platform failed: give the week back for a retry
-            log.warning("digest for member %s failed: %s", member.id, error)
-            with store.transaction():
-                store.swap_last_digest(member.id, now, last)
-            continue
-        sent += 1
+            sent += _send_one(member, last, now, store=store, notifier=notifier)
+        except Exception:  # one member's broken data must not stop everyone else's digest
+            log.exception("digest for member %s failed", member.id)
     return sent
+
+
+def _send_one(
+    member: Member, last: datetime | None, now: datetime, *, store: Store, notifier: Notifier
+) -> int:
+    """Send one member's digest if it is due; return 1 when a message went out."""
+    moment = digest_moment(now, member.timezone)
+    if moment is None or (last is not None and last >= moment):
+        return 0
+    with store.transaction():
+        if not store.swap_last_digest(member.id, last, now):
+            return 0  # another process took this one
+        message = build_digest(member, last or moment - WEEK, store=store)
+    if message is None:
+        return 0  # nothing new: no message, but this week counts as done
+    try:
+        notifier.notify(member, [message])
+    except Exception as error:  # the platform failed: give the week back for a retry
+        log.warning("digest for member %s failed: %s", member.id, error)
+        with store.transaction():
+            store.swap_last_digest(member.id, now, last)
+        return 0
+    return 1
 
 
 def build_digest(member: Member, since: datetime, *, store: Store) -> Text | None:

@@ -8,6 +8,7 @@ from bot.errors import NotAllowed, NotFound
 from bot.handlers.context import Ctx
 from bot.handlers.kudos import kudos_lines
 from bot.handlers.prompts import OPEN
+from bot.models import Visibility
 from bot.replies import Choice, Reply, Text
 
 PENDING_FORGET = "forget"
@@ -85,11 +86,19 @@ def confirm(yes: bool, ctx: Ctx) -> list[Reply]:
 def hide(reflection_id: int, ctx: Ctx) -> list[Reply]:
     """Let a coordinator hide an abusive lesson of their own organisation."""
     store = ctx.store
-    reflection = store.get_reflection(reflection_id)
-    if reflection is None or reflection.draft:
-        raise NotFound("lesson.not_found")
-    if not ctx.member.is_coordinator or reflection.org_id != ctx.member.org_id:
+    if not ctx.member.is_coordinator:
         raise NotAllowed("hide.not_allowed")
+    reflection = store.get_reflection(reflection_id)
+    visible = store.visible_lessons(ctx.member, [reflection_id])
+    # One answer for everything a coordinator may not moderate, so that probing ids tells
+    # nothing: not whether a lesson exists, nor which anonymous ones are theirs.
+    if (
+        reflection is None
+        or reflection_id not in visible
+        or reflection.org_id != ctx.member.org_id
+        or reflection.visibility is Visibility.ANONIEM
+    ):
+        raise NotFound("lesson.not_found")
     store.update_reflection(reflection_id, ctx.now(), hidden=True)
     ctx.index.remove([reflection_id])
     store.add_audit(ctx.member.id, "reflection.hide", f"reflection:{reflection_id}", ctx.now())

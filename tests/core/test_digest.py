@@ -125,3 +125,13 @@ def test_a_week_with_nothing_new_sends_nothing(net: Net) -> None:
     net.clock.current = MONDAY_9_CET
     assert send_digests(net.clock.now(), store=net.store, notifier=net.notifier) == 0
     assert net.notifier.sent == []
+
+
+def test_one_member_with_a_broken_time_zone_does_not_stop_the_others(net: Net) -> None:
+    net.store.update_member(net.anna.id, timezone="Mars/Olympus_Mons")
+    net.reflect(net.piet, "x", "y", "nieuwe les voor de digest")
+    monday = datetime(2026, 12, 7, 8, 5, tzinfo=UTC)  # 09:05 in Amsterdam
+    net.clock.current = monday
+    sent = send_digests(monday, store=net.store, notifier=net.notifier)
+    assert sent >= 1 and net.notifier.to(net.anna.id) == []
+    assert net.notifier.to(net.bas.id)

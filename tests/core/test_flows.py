@@ -275,3 +275,30 @@ def test_messages_to_others_wait_for_the_commit(net: Net) -> None:
     assert len(net.notifier.sent) == 1 and len(net.store.kudos) == 1
     net.say(net.anna, "/kudos @piet derde keer")
     assert len(net.notifier.sent) == 2 and len(net.store.kudos) == 2
+
+
+def test_answers_others_read_show_only_what_the_whole_network_may_see(net: Net) -> None:
+    public = net.reflect(net.piet, "x", "y", "evacuatie bewoners openbaar")
+    internal = net.reflect(net.kim, "x", "y", "evacuatie bewoners intern", "organisatie")
+    own = net.reflect(net.piet, "x", "y", "evacuatie bewoners privé", visibility="prive")
+    in_dm = [c.reflection_id for c in cards(net.bot.handle_text(net.piet, "evacuatie bewoners"))]
+    assert {public, internal, own} <= set(in_dm)
+    in_group = net.bot.handle_text(net.piet, "evacuatie bewoners", shared=True)
+    assert [c.reflection_id for c in cards(in_group)] == [public]
+
+
+def test_personal_overviews_are_not_given_where_others_read(net: Net) -> None:
+    net.say(net.anna, "/kudos @piet voor de hulp")
+    for text in ("/mijn", "/kudos", "/uitnodiging", "/vergeet", "/reflectie"):
+        [reply] = net.bot.handle_text(net.anna, text, shared=True)
+        assert "onder vier ogen" in reply.body  # type: ignore[union-attr]
+    assert net.store.get_conversation(net.anna.id).pending is None
+    assert net.store.invites == {}
+
+
+def test_hiding_tells_a_prober_nothing(net: Net) -> None:
+    anonymous_own = net.reflect(net.bas, "x", "y", "anoniem", visibility="anoniem")
+    other_private = net.reflect(net.piet, "x", "y", "privé", visibility="prive")
+    answers = {net.text(net.anna, f"/verberg {rid}") for rid in (anonymous_own, other_private, 999)}
+    assert len(answers) == 1 and "niet (meer)" in answers.pop()
+    assert not any(r.hidden for r in net.store.reflections.values())

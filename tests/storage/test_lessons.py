@@ -127,6 +127,30 @@ def test_anonymous_lessons_hide_author_and_organisation_for_everyone(
     assert since == lesson
 
 
+def test_anonymous_lessons_drop_what_points_at_their_source(store: SqlStore, world: World) -> None:
+    """The incident's title names places and organisations; ids and exact dates narrow too."""
+    occurred = NOW - timedelta(days=3)
+    incident = store.add_incident(
+        world.fire.id,
+        "Brand Oudegracht, Utrecht",
+        IncidentKind.INCIDENT,
+        occurred,
+        NOW,
+        [world.author.id],
+    )
+    made = reflect(
+        store,
+        world.author,
+        Visibility.ANONIEM,
+        incident_id=incident.id,
+        external_id="bw-utrecht-17",
+    )
+    lesson = store.visible_lessons(world.outsider, [made.id])[made.id]
+    assert (lesson.incident_title, lesson.incident_date, lesson.external_id) == (None,) * 3
+    assert lesson.created_at == NOW.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    assert "Oudegracht" not in repr(lesson) and "bw-utrecht" not in repr(lesson)
+
+
 def test_imported_lesson_without_member_or_incident(store: SqlStore, world: World) -> None:
     made = store.add_reflection(
         NewReflection(

@@ -37,7 +37,7 @@ async def test_commands_for_this_bot_and_replies_to_it_are_answered(
     world: World, chat: Chat
 ) -> None:
     answer = await chat.say(1002, "/mijn@leerlus_bot", chat_id=GROUP, chat_type="group")
-    assert answer[0].startswith("Overzicht van Tom Bakker")
+    assert answer[0].startswith("Dat bespreek ik liever onder vier ogen")  # not in a group
     replied = await chat.say(1002, "/help", chat_id=GROUP, chat_type="group")
     assert replied[0].startswith("Ik ben Leerlus")
     reply = await chat.say(1002, "brandkranen", chat_id=GROUP, chat_type="group", reply_to_bot=True)
