@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bot.models import PromptState
+from bot.models import Identity, PromptState
 from tests.slack import payloads
 from tests.slack.conftest import HttpSlack, share_lesson
 from tests.slack.fake_slack import Failure
@@ -352,3 +352,20 @@ async def test_url_verification_answers_the_challenge(http_slack: HttpSlack) -> 
     body = {"type": "url_verification", "token": "legacy", "challenge": "c-123"}
     status, text = await http_slack.event(body)
     assert status == 200 and "c-123" in text
+
+
+@pytest.mark.asyncio
+async def test_a_mention_in_a_channel_shows_only_network_lessons(http_slack: HttpSlack) -> None:
+    world, fake = http_slack.world, http_slack.fake
+    colleague = world.rt.store.add_member(world.fire.id, "Frits", Identity("console", "frits"))
+    share_lesson(world, colleague, "Intern: evacuatie via het achterterrein", "organisatie")
+    share_lesson(world, world.officer, EVACUATION)
+    await http_slack.event(payloads.event_callback(payloads.mention("UANNA", "evacuatie?")))
+    await fake.wait_for(lambda: fake.calls_to("chat.postMessage"))
+    in_channel = " ".join(fake.texts())
+    assert "deur voor deur" in in_channel and "achterterrein" not in in_channel
+    await http_slack.event(
+        payloads.event_callback(payloads.dm("UANNA", "evacuatie?"), event_id="Ev-dm-2")
+    )
+    await fake.wait_for(lambda: len(fake.calls_to("chat.postMessage")) >= 2)
+    assert "achterterrein" in " ".join(fake.texts())  # Anna's own organisation, in private
