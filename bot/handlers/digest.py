@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from bot.models import OPEN_PROMPT_STATES, Lesson, Member
 from bot.ports import Notifier, Store
 from bot.replies import Choice, Text
-from bot.texts import Translator
+from bot.texts import Translator, shorten
 from bot.timing import MORNING, QUIET_START
 
 log = logging.getLogger(__name__)
@@ -123,10 +123,6 @@ def _lesson_lines(lessons: list[Lesson], tr: Translator) -> list[str]:
         for lesson in by_theme[theme]:
             # Anonymous lessons come without organisation from the store: show the discipline.
             source = lesson.org_name or tr(f"discipline.{lesson.discipline.value}")
-            lines.append(tr("digest.lesson_line", lesson=_short(lesson.lesson), source=source))
+            text = shorten(lesson.lesson, 140)
+            lines.append(tr("digest.lesson_line", lesson=text, source=source))
     return lines
-
-
-def _short(text: str, limit: int = 140) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -6,7 +6,7 @@ from bot.errors import InvalidInput, LimitReached, NotAllowed, NotFound
 from bot.handlers.context import Ctx
 from bot.models import Identity, Kudos, Member, Visibility
 from bot.replies import Reply, Text
-from bot.texts import Translator
+from bot.texts import Translator, shorten
 from bot.timing import start_of_day
 
 DAILY_LIMIT = 10
@@ -110,7 +110,7 @@ def thank(reflection_id: int, reason: str, ctx: Ctx) -> list[Reply]:
     author = store.get_member(reflection.member_id)
     if author is None:
         return [Text(ctx.tr("kudos.no_author"))]
-    excerpt = _excerpt(reflection.lesson)
+    excerpt = shorten(reflection.lesson, 80)
     reason = reason.strip() or ctx.tr("kudos.thank_reason")
     _record(author, reason, ctx, reflection_id=reflection_id, lesson_excerpt=excerpt)
     if lesson.visibility is Visibility.ANONIEM:
@@ -163,8 +163,3 @@ def _receiver_name(kudos: Kudos, ctx: Ctx) -> str:
             return ctx.tr("kudos.anonymous_author")
     receiver = ctx.store.get_member(kudos.receiver_id)
     return receiver.name if receiver else "?"
-
-
-def _excerpt(text: str, limit: int = 80) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

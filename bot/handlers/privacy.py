@@ -10,6 +10,7 @@ from bot.handlers.kudos import kudos_lines
 from bot.handlers.prompts import OPEN
 from bot.models import Visibility
 from bot.replies import Choice, Reply, Text
+from bot.texts import shorten
 
 PENDING_FORGET = "forget"
 
@@ -26,7 +27,7 @@ def mine(ctx: Ctx) -> list[Reply]:
                 tr(
                     "mine.reflection_line",
                     id=r.id,
-                    lesson=_short(r.lesson),
+                    lesson=shorten(r.lesson, 60),
                     visibility=tr(f"visibility.{r.visibility}"),
                 )
             )
@@ -45,7 +46,8 @@ def mine(ctx: Ctx) -> list[Reply]:
             incident = store.get_incident(p.incident_id)
             title = incident.title if incident else "?"
             lines.append(tr("mine.prompt_line", id=p.id, title=title))
-            choices.append(Choice(tr("mine.fill_in", title=_short(title, 30)), f"/invullen {p.id}"))
+            label = tr("mine.fill_in", title=shorten(title, 30))
+            choices.append(Choice(label, f"/invullen {p.id}"))
     if drafts:
         choices.append(Choice(tr("mine.resume"), "/reflectie"))
     return [Text("\n".join(lines), choices=tuple(choices))]
@@ -103,8 +105,3 @@ def hide(reflection_id: int, ctx: Ctx) -> list[Reply]:
     ctx.index.remove([reflection_id])
     store.add_audit(ctx.member.id, "reflection.hide", f"reflection:{reflection_id}", ctx.now())
     return [Text(ctx.tr("hide.done", id=reflection_id))]
-
-
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -48,3 +48,9 @@ class Translator:
 
     def __call__(self, key: str, **params: Any) -> str:
         return t(self.locale, key, **params)
+
+
+def shorten(text: str, limit: int) -> str:
+    """Fold whitespace and cut `text` to at most `limit` characters, marking a cut with …."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
