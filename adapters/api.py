@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from adapters.runtime import Runtime
-from bot.handlers.incidents import MAX_TITLE, record_incident
-from bot.models import Identity, IncidentKind, Member
+from bot.errors import UserError
+from bot.handlers.incidents import MAX_TITLE, register_from_outside
+from bot.models import Identity, IncidentKind
 from bot.ports import Clock, Store
-from bot.timing import parse_when
 
 log = logging.getLogger(__name__)
 
@@ -106,37 +106,34 @@ def _iso(value: object, name: str, timezone: str) -> datetime:
 def register(new: NewIncident, *, store: Store, clock: Clock, timezone: str) -> dict[str, int]:
     """Store the incident and its prompts; raise Unprocessable (nothing stored) if it cannot be."""
     now = clock.now()
-    with store.transaction():
-        org = store.find_org(new.organisation)
-        if org is None:
-            raise Unprocessable("unknown organisation", organisation=new.organisation)
-        members: list[Member] = []
-        unknown: list[str] = []
-        for identity in new.participants:
-            member = store.member_by_identity(identity)
-            if member is None:
-                unknown.append(str(identity))
-            else:
-                members.append(member)
-        if unknown:
-            raise Unprocessable("unknown participants", participants=unknown)
-        prompt_at = None
-        if new.prompt_at is not None:
-            prompt_at = parse_when(new.prompt_at, now, timezone)
-            if prompt_at is None:
-                raise Unprocessable("prompt_at is not a time I understand", prompt_at=new.prompt_at)
-        incident = record_incident(
-            store,
-            org_id=org.id,
-            title=new.title,
-            kind=new.kind,
-            occurred_at=new.occurred_at,
-            participants=members,
-            now=now,
-            prompt_at=prompt_at,
-        )
-        store.add_audit(None, f"{new.kind.value}.add.api", f"incident:{incident.id}", now)
+    try:
+        with store.transaction():
+            incident, members = register_from_outside(
+                store,
+                org_ref=new.organisation,
+                title=new.title,
+                kind=new.kind,
+                occurred_at=new.occurred_at,
+                participants=new.participants,
+                when=new.prompt_at,
+                now=now,
+                timezone=timezone,
+                audit_action=f"{new.kind.value}.add.api",
+            )
+    except UserError as error:
+        raise _unprocessable(error, new) from None
     return {"incident_id": incident.id, "prompts": len({m.id for m in members})}
+
+
+def _unprocessable(error: UserError, new: NewIncident) -> Unprocessable:
+    """The core's refusal as this API words it."""
+    if error.key == "org.unknown":
+        return Unprocessable("unknown organisation", organisation=new.organisation)
+    if error.key == "incident.unknown_people":
+        return Unprocessable("unknown participants", participants=error.params["unknown"])
+    if error.key == "incident.bad_time":
+        return Unprocessable("prompt_at is not a time I understand", prompt_at=new.prompt_at)
+    return Unprocessable(error.key, **{k: str(v) for k, v in error.params.items()})
 
 
 def authorised(header: str | None, token: str) -> bool:

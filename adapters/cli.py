@@ -31,7 +31,6 @@ from bot.handlers import incidents, membership
 from bot.handlers.ask import search
 from bot.models import Discipline, Identity, IncidentKind, Member, PromptState, Role
 from bot.texts import Translator
-from bot.timing import parse_when
 
 app = typer.Typer(
     help="Leerlus: learn together from incidents and exercises.", no_args_is_help=True
@@ -199,28 +198,29 @@ def incident_add(
     """Register an incident and schedule a reflection prompt for each participant."""
     idents = [_identity(p) for p in participant]
     with runtime() as rt, rt.store.transaction():
-        found = membership.find_org(rt.store, org)
         now = rt.bot.clock.now()
-        members: list[Member] = []
-        for ident in idents:
-            member = rt.store.member_by_identity(ident)
-            if member is None:
-                raise fail(f"No member with identity {ident}; nothing was registered.")
-            members.append(member)
-        prompt_at = parse_when(at, now, rt.settings.timezone) if at else None
-        if at and prompt_at is None:
-            raise fail(f"Could not understand the time '{at}'; nothing was registered.")
-        incident = incidents.record_incident(
-            rt.store,
-            org_id=found.id,
-            title=title,
-            kind=kind,
-            occurred_at=now,
-            participants=members,
-            now=now,
-            prompt_at=prompt_at,
-        )
-        rt.store.add_audit(None, f"{kind.value}.add", f"incident:{incident.id}", now)
+        try:
+            incident, members = incidents.register_from_outside(
+                rt.store,
+                org_ref=org,
+                title=title,
+                kind=kind,
+                occurred_at=now,
+                participants=idents,
+                when=at,
+                now=now,
+                timezone=rt.settings.timezone,
+                audit_action=f"{kind.value}.add",
+            )
+        except UserError as error:
+            if error.key == "incident.unknown_people":
+                who = ", ".join(error.params["unknown"])
+                raise fail(f"No member with identity {who}; nothing was registered.") from None
+            if error.key == "incident.bad_time":
+                raise fail(
+                    f"Could not understand the time '{at}'; nothing was registered."
+                ) from None
+            raise
     out.print(
         f"Registered {kind.value} {incident.id} '{title}' with {len(members)} participant(s)."
     )

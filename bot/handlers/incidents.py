@@ -9,7 +9,7 @@ from bot.commands import RegisterIncident
 from bot.errors import InvalidInput, NotFound
 from bot.handlers.context import Ctx
 from bot.handlers.kudos import resolve_person
-from bot.models import Incident, IncidentKind, Member
+from bot.models import Identity, Incident, IncidentKind, Member
 from bot.ports import Store
 from bot.replies import Reply, Text
 from bot.timing import PROMPT_EXPIRY, default_prompt_time, parse_when
@@ -96,3 +96,53 @@ def record_incident(
         due = prompt_at or default_prompt_time(now, member.timezone)
         store.add_prompt(incident.id, member.id, due, now, expires_at=due + PROMPT_EXPIRY)
     return incident
+
+
+def register_from_outside(
+    store: Store,
+    *,
+    org_ref: str,
+    title: str,
+    kind: IncidentKind,
+    occurred_at: datetime,
+    participants: Sequence[Identity],
+    when: str | None,
+    now: datetime,
+    timezone: str,
+    audit_action: str,
+) -> tuple[Incident, list[Member]]:
+    """Register an incident for the CLI or the incident API: everything or nothing.
+
+    Raises NotFound("org.unknown"), NotFound("incident.unknown_people", unknown=[…]) or
+    InvalidInput("incident.bad_time") before anything is stored.
+    """
+    org = store.find_org(org_ref)
+    if org is None:
+        raise NotFound("org.unknown", name=org_ref)
+    members: list[Member] = []
+    unknown: list[str] = []
+    for identity in participants:
+        member = store.member_by_identity(identity)
+        if member is None:
+            unknown.append(str(identity))
+        else:
+            members.append(member)
+    if unknown:
+        raise NotFound("incident.unknown_people", names=", ".join(unknown), unknown=unknown)
+    prompt_at = None
+    if when is not None:
+        prompt_at = parse_when(when, now, timezone)
+        if prompt_at is None:
+            raise InvalidInput("incident.bad_time", text=when)
+    incident = record_incident(
+        store,
+        org_id=org.id,
+        title=title,
+        kind=kind,
+        occurred_at=occurred_at,
+        participants=members,
+        now=now,
+        prompt_at=prompt_at,
+    )
+    store.add_audit(None, audit_action, f"incident:{incident.id}", now)
+    return incident, members
