@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     timezone: str = Field("Europe/Amsterdam", validation_alias=_env("LEERLUS_TIMEZONE"))
     locale: str = Field("nl", validation_alias=_env("LEERLUS_LOCALE"))
     embedding_model: str = Field(DEFAULT_ENCODERS, validation_alias=_env("LEERLUS_EMBEDDING_MODEL"))
+    # Seconds between refreshes of each process's search index from the database.
+    index_refresh_seconds: float = Field(
+        1.0, gt=0, validation_alias=_env("LEERLUS_INDEX_REFRESH_SECONDS")
+    )
 
     slack_bot_token: str | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
     slack_app_token: str | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))

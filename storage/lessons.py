@@ -7,7 +7,9 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, delete, false, func, or_, select, true
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.errors import NotFound
 from bot.models import Lesson, LoopLevel, Member, NewReflection, Reflection, Visibility
@@ -16,9 +18,11 @@ from storage.people import PeopleStore
 from storage.tables import (
     EmbeddingRow,
     IncidentRow,
+    IndexChangeRow,
     MemberRow,
     OrganisationRow,
     ReflectionRow,
+    utcnow,
 )
 
 # `thanks` is not part of NewReflection but is filled in by the last step of a draft.
@@ -41,6 +45,11 @@ def _column_value(name: str, value: Any) -> Any:
     if name == "themes":
         return list(value)
     return value
+
+
+def _log_changes(s: Session, reflection_ids: Sequence[int], now: datetime) -> None:
+    """Note, in the caller's transaction, that these reflections' searchable state changed."""
+    s.add_all(IndexChangeRow(reflection_id=i, changed_at=now) for i in reflection_ids)
 
 
 def searchable() -> ColumnElement[bool]:
@@ -101,6 +110,8 @@ class LessonStore(PeopleStore):
             row = ReflectionRow(**values, hidden=False, thanks=None, updated_at=now)
             s.add(row)
             s.flush()
+            if not row.draft:
+                _log_changes(s, [row.id], now)
             return convert.reflection(row)
 
     def update_reflection(self, reflection_id: int, now: datetime, **changes: Any) -> Reflection:
@@ -112,12 +123,16 @@ class LessonStore(PeopleStore):
             row = s.get(ReflectionRow, reflection_id)
             if row is None:
                 raise NotFound("lesson.not_found", id=reflection_id)
+            was_searchable = not row.draft and not row.hidden
             for name, value in changes.items():
                 if name == "created_at" and value is None:
                     continue  # None means "when it was stored", which it already has
                 setattr(row, name, _column_value(name, value))
             row.updated_at = now
             s.flush()
+            # A draft that stays a draft is in no index: other processes need not look.
+            if was_searchable or (not row.draft and not row.hidden):
+                _log_changes(s, [row.id], now)
             return convert.reflection(row)
 
     def get_reflection(self, reflection_id: int) -> Reflection | None:
@@ -151,6 +166,12 @@ class LessonStore(PeopleStore):
         query = query.order_by(ReflectionRow.created_at.desc(), ReflectionRow.id.desc())
         with self._session() as s:
             return [convert.reflection(r) for r in s.scalars(query)]
+
+    @staticmethod
+    def _delete_reflection_rows(s: Session, ids: Sequence[int]) -> None:
+        """Delete reflections (see PeopleStore) and log it, for `delete_member` too."""
+        PeopleStore._delete_reflection_rows(s, ids)
+        _log_changes(s, ids, utcnow())
 
     def delete_reflection(self, reflection_id: int) -> None:
         """Delete a reflection with its embeddings and feedback."""
@@ -227,8 +248,26 @@ class LessonStore(PeopleStore):
                 )
             )
             if row is None:
-                row = EmbeddingRow(reflection_id=reflection_id, model=model)
-                s.add(row)
+                # A SAVEPOINT: another process may store the same vector at the same time
+                # (it indexes a lesson it saw in the change log); then overwrite theirs.
+                try:
+                    with s.begin_nested():
+                        row = EmbeddingRow(reflection_id=reflection_id, model=model)
+                        row.content_hash = content_hash
+                        row.vector = bytes(vector)
+                        row.dim = len(vector) // 4  # float32
+                        s.add(row)
+                        s.flush()
+                    return
+                except IntegrityError:
+                    row = s.scalar(
+                        select(EmbeddingRow).where(
+                            EmbeddingRow.reflection_id == reflection_id,
+                            EmbeddingRow.model == model,
+                        )
+                    )
+                    if row is None:  # the reflection itself is gone
+                        return
             row.content_hash = content_hash
             row.vector = bytes(vector)
             row.dim = len(vector) // 4  # float32
@@ -257,3 +296,54 @@ class LessonStore(PeopleStore):
             if len(rows) < batch:
                 return
             after = rows[-1][0]
+
+    # the change log other processes read to keep their index in step
+
+    def last_index_change(self) -> int:
+        """The id of the newest change-log entry (0 when there is none)."""
+        with self._session() as s:
+            return s.scalar(select(func.max(IndexChangeRow.id))) or 0
+
+    def index_changes(
+        self, after: int, also: Sequence[int] = (), limit: int = 1000
+    ) -> list[tuple[int, int]]:
+        """(change id, reflection id) of entries with id > `after` or in `also`, by id.
+
+        `limit` caps the entries after `after`; those in `also` all come back.
+        """
+        with self._session() as s:
+            rows = s.execute(
+                select(IndexChangeRow.id, IndexChangeRow.reflection_id)
+                .where(IndexChangeRow.id > after)
+                .order_by(IndexChangeRow.id)
+                .limit(limit)
+            )
+            found = {(change_id, reflection_id) for change_id, reflection_id in rows}
+            for chunk in _chunks(sorted(set(also))):
+                rows = s.execute(
+                    select(IndexChangeRow.id, IndexChangeRow.reflection_id).where(
+                        IndexChangeRow.id.in_(chunk)
+                    )
+                )
+                found.update((change_id, reflection_id) for change_id, reflection_id in rows)
+        return sorted(found)
+
+    def prune_index_changes(self, before: datetime) -> int:
+        """Delete change-log entries older than `before`, always keeping the newest one."""
+        with self._session() as s:
+            newest = s.scalar(select(func.max(IndexChangeRow.id))) or 0
+            result = s.execute(
+                delete(IndexChangeRow).where(
+                    IndexChangeRow.changed_at < before, IndexChangeRow.id < newest
+                )
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    def reflections_by_id(self, reflection_ids: Sequence[int]) -> dict[int, Reflection]:
+        """The reflections with these ids that exist, whatever their state."""
+        found: dict[int, Reflection] = {}
+        with self._session() as s:
+            for chunk in _chunks(sorted(set(reflection_ids))):
+                rows = s.scalars(select(ReflectionRow).where(ReflectionRow.id.in_(chunk)))
+                found.update((r.id, convert.reflection(r)) for r in rows)
+        return found

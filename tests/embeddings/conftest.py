@@ -6,6 +6,7 @@ import re
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -55,6 +56,8 @@ class FakeStore:
         self.saved = 0
         self.transactions = 0
         self._next_id = 1
+        # The index change log: entry id (position + 1) -> reflection id; None = rolled back.
+        self.changes: list[int | None] = []
 
     def put(self, lesson: str, *, title: str | None = None, **fields: object) -> Reflection:
         """Store a finished reflection and return it (test helper, not a port method)."""
@@ -74,13 +77,22 @@ class FakeStore:
         reflection = Reflection(**values)  # type: ignore[arg-type]
         self.reflections[reflection.id] = reflection
         self._next_id = max(self._next_id, reflection.id) + 1
+        self.changes.append(reflection.id)
         return reflection
+
+    def change(self, reflection_id: int, **fields: object) -> Reflection:
+        """Edit, hide or un-hide a reflection, as another process would (test helper)."""
+        changed = replace(self.reflections[reflection_id], **fields)  # type: ignore[arg-type]
+        self.reflections[reflection_id] = changed
+        self.changes.append(reflection_id)
+        return changed
 
     def drop(self, reflection_id: int) -> None:
         """Delete a reflection and its embeddings (test helper)."""
         del self.reflections[reflection_id]
         for key in [k for k in self.embeddings if k[0] == reflection_id]:
             del self.embeddings[key]
+        self.changes.append(reflection_id)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -95,6 +107,19 @@ class FakeStore:
 
     def count_searchable(self) -> int:
         return len(self._searchable())
+
+    def reflections_by_id(self, reflection_ids: Sequence[int]) -> dict[int, Reflection]:
+        return {i: self.reflections[i] for i in reflection_ids if i in self.reflections}
+
+    def last_index_change(self) -> int:
+        return len(self.changes)
+
+    def index_changes(
+        self, after: int, also: Sequence[int] = (), limit: int = 1000
+    ) -> list[tuple[int, int]]:
+        entries = [(n, r) for n, r in enumerate(self.changes, 1) if r is not None]
+        newer = [e for e in entries if e[0] > after][:limit]
+        return sorted({*newer, *(e for e in entries if e[0] in set(also))})
 
     def embeddings_by_hash(self, model: str, content_hashes: Sequence[str]) -> dict[str, bytes]:
         wanted = set(content_hashes)
