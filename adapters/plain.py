@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.replies import Form, LessonCard, Reply, Text
+from bot.replies import File, Form, LessonCard, Reply, Text
 
 
 def card_lines(card: LessonCard) -> tuple[str, list[str]]:
@@ -33,6 +33,9 @@ def render_plain(reply: Reply) -> str:
         choices = reply.choices
     elif isinstance(reply, Form):
         body = reply.title + "\n" + "\n".join(f"- {f.label}" for f in reply.fields)
+        choices = ()
+    elif isinstance(reply, File):  # where no file can be sent, its text is the message
+        body = f"{reply.caption}\n{reply.name}:\n{reply.content.decode('utf-8', 'replace')}"
         choices = ()
     if choices:
         body += "\n" + " | ".join(f"{c.label} ({c.command})" for c in choices)

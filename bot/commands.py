@@ -82,6 +82,11 @@ class Mine:
 
 
 @dataclass(frozen=True)
+class ExportMine:
+    """`mijn export`: everything the bot holds about the member, as a JSON file."""
+
+
+@dataclass(frozen=True)
 class Forget:
     pass
 
@@ -140,6 +145,11 @@ class Hide:
 
 
 @dataclass(frozen=True)
+class Unhide:
+    reflection_id: int
+
+
+@dataclass(frozen=True)
 class Unknown:
     name: str
 
@@ -163,6 +173,7 @@ Command = (
     | ListKudos
     | RegisterIncident
     | Mine
+    | ExportMine
     | Forget
     | Confirm
     | SetDigest
@@ -174,6 +185,7 @@ Command = (
     | Thank
     | PromptAction
     | Hide
+    | Unhide
     | Unknown
     | Invalid
 )
@@ -222,6 +234,8 @@ ALIASES: dict[str, str] = {
     "skip": "prompt_skip",
     "verberg": "hide",
     "hide": "hide",
+    "toon": "unhide",
+    "unhide": "unhide",
 }
 
 _ON = {"aan", "on", "ja", "yes", "aanzetten"}
@@ -242,14 +256,26 @@ def _invalid(key: str, **params: str) -> Invalid:
 
 def _int_arg(rest: str) -> int | None:
     first = rest.split(maxsplit=1)[0] if rest.strip() else ""
-    return int(first) if first.isdigit() and len(first) < 12 else None
+    return int(first) if is_number(first) else None
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits that fit an id: `str.isdigit` also accepts "²", which int() refuses."""
+    return text.isascii() and text.isdigit() and len(text) < 12
+
+
+def clean(text: str) -> str:
+    """Drop control and format characters (NUL, RTL marks, ...); other spaces become " "."""
+    return "".join(
+        ch if ch.isprintable() or ch in "\n\t" else " " if ch.isspace() else "" for ch in text
+    )
 
 
 def parse_command(text: str) -> Command:
     """Turn a line of user input into a Command; never raises."""
-    cleaned = "".join(ch for ch in text if ch.isprintable() or ch in "\n\t").strip()
     if len(text) > MAX_INPUT:
         return _invalid("error.too_long", limit=str(MAX_INPUT))
+    cleaned = clean(text).strip()
     if not cleaned:
         return _invalid("error.empty")
     if not cleaned.startswith("/"):
@@ -274,6 +300,8 @@ def _parse_named(name: str, rest: str) -> Command:
         "yes": Confirm(True),
         "no": Confirm(False),
     }
+    if name == "mine" and rest.lower() == "export":
+        return ExportMine()
     if name in simple:
         return simple[name]
     if name == "ask":
@@ -311,6 +339,8 @@ def _parse_with_id(name: str, rest: str) -> Command:
         return Thank(number, reason)
     if name == "hide":
         return Hide(number)
+    if name == "unhide":
+        return Unhide(number)
     if name == "prompt_now":
         return PromptAction(number, "now")
     if name == "prompt_skip":

@@ -243,6 +243,29 @@ OPEN_PROMPT_STATES = (PromptState.SCHEDULED, PromptState.SENDING, PromptState.SE
 
 
 @dataclass(frozen=True)
+class Feedback:
+    """A member's vote on a lesson ("Nuttig")."""
+
+    member_id: int
+    reflection_id: int
+    helpful: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the audit trail: who (None: an operator, or a member since forgotten),
+    did what, to what, when, and through which channel."""
+
+    id: int
+    actor_id: int | None
+    action: str
+    target: str
+    created_at: datetime
+    via: str | None = None
+
+
+@dataclass(frozen=True)
 class Invite:
     code: str
     org_id: int

@@ -15,8 +15,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.models import (
+    AuditEntry,
     Conversation,
     Discipline,
+    Feedback,
     Identity,
     Incident,
     IncidentKind,
@@ -200,6 +202,22 @@ class Store(Protocol):
         ...
 
     def count_searchable(self) -> int: ...
+    def reflections_by_id(self, reflection_ids: Sequence[int]) -> dict[int, Reflection]:
+        """The reflections with these ids that exist, whatever their state."""
+        ...
+
+    # the index change log: every add, edit, hide or delete of a lesson writes an entry
+    # (ids only grow) in the same transaction, so each process's index can catch up
+    def last_index_change(self) -> int: ...
+    def index_changes(
+        self, after: int, also: Sequence[int] = (), limit: int = 1000
+    ) -> list[tuple[int, int]]:
+        """(change id, reflection id) of entries after `after` (`limit` of them) or in `also`."""
+        ...
+
+    def prune_index_changes(self, before: datetime) -> int:
+        """Delete entries older than `before` (keeping the newest); return how many."""
+        ...
 
     # embeddings (vectors are float32 bytes)
     def embeddings_by_hash(self, model: str, content_hashes: Sequence[str]) -> dict[str, bytes]: ...
@@ -299,6 +317,9 @@ class Store(Protocol):
     def add_feedback(
         self, member_id: int, reflection_id: int, helpful: bool, now: datetime
     ) -> None: ...
+    def feedback_of(self, member_id: int) -> list[Feedback]:
+        """The member's votes on lessons, newest first."""
+        ...
 
     # idempotency of platform events
     def mark_processed(self, event_key: str, now: datetime) -> bool:
@@ -321,4 +342,17 @@ class Store(Protocol):
         ...
 
     # audit trail
-    def add_audit(self, actor_id: int | None, action: str, target: str, now: datetime) -> None: ...
+    def add_audit(
+        self,
+        actor_id: int | None,
+        action: str,
+        target: str,
+        now: datetime,
+        via: str | None = None,
+    ) -> None:
+        """Append to the audit trail; `via` names the channel ("chat", "cli", "api")."""
+        ...
+
+    def audit_entries(self, limit: int = 50, actor_id: int | None = None) -> list[AuditEntry]:
+        """The newest audit entries (of one actor), newest first."""
+        ...

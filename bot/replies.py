@@ -75,4 +75,18 @@ class Form:
     context: dict[str, str] = field(default_factory=dict)
 
 
-Reply = Text | LessonCard | Form
+@dataclass(frozen=True)
+class File:
+    """A file for the member to keep (their data export); `caption` says what it is.
+
+    Platforms that take files send it as an attachment; the others show `caption` and
+    the content as text, or write it where the member can find it (the console).
+    """
+
+    name: str
+    content: bytes
+    mime: str
+    caption: str
+
+
+Reply = Text | LessonCard | Form | File

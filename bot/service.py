@@ -24,7 +24,15 @@ from bot.texts import Translator
 log = logging.getLogger(__name__)
 
 # Commands whose answer is about the member alone: not answered where others read along.
-PERSONAL = (c.Mine, c.ListKudos, c.CreateInvite, c.Forget, c.Confirm, c.StartReflection)
+PERSONAL = (
+    c.Mine,
+    c.ExportMine,
+    c.ListKudos,
+    c.CreateInvite,
+    c.Forget,
+    c.Confirm,
+    c.StartReflection,
+)
 
 _YES = {"ja", "yes", "j", "y"}
 _NO = {"nee", "no", "n"}
@@ -58,6 +66,16 @@ class Bot:
                 replies = self._route(command, ctx)
         except UserError as error:
             return [Text(Translator(member.locale)(error.key, **error.params))]
+        except ServiceUnavailable as error:
+            # Rolled back as a whole: nothing of this command was stored. `error` names the
+            # dependency and its reason, never the member's text.
+            log.error(
+                "command %s of member %s not carried out: %s",
+                type(command).__name__,
+                member.id,
+                error,
+            )
+            return [unavailable_text(member.locale)]
         except LeerlusError as error:
             log.warning("command %s failed: %s", type(command).__name__, error.key)
             return [Text(Translator(member.locale)(error.key, **error.params))]
@@ -108,6 +126,10 @@ class Bot:
                 return privacy.confirm(yes, ctx)
             case c.Hide(reflection_id):
                 return privacy.hide(reflection_id, ctx)
+            case c.Unhide(reflection_id):
+                return privacy.unhide(reflection_id, ctx)
+            case c.ExportMine():
+                return privacy.export_mine(ctx)
             case c.SetDigest(on):
                 return membership.set_digest(on, ctx)
             case c.SetLanguage(locale):

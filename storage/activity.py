@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.errors import LimitReached, NotFound
-from bot.models import Conversation, Invite, Kudos, Prompt, PromptState
+from bot.models import AuditEntry, Conversation, Feedback, Invite, Kudos, Prompt, PromptState
 from storage import convert
 from storage.lessons import LessonStore
 from storage.tables import (
@@ -161,6 +161,19 @@ class ActivityStore(LessonStore):
             row.created_at = now
             s.flush()
 
+    def feedback_of(self, member_id: int) -> list[Feedback]:
+        """The member's votes on lessons, newest first."""
+        query = (
+            select(FeedbackRow)
+            .where(FeedbackRow.member_id == member_id)
+            .order_by(FeedbackRow.created_at.desc(), FeedbackRow.id.desc())
+        )
+        with self._session() as s:
+            return [
+                Feedback(r.member_id, r.reflection_id, r.helpful, as_utc(r.created_at))
+                for r in s.scalars(query)
+            ]
+
     # idempotency
 
     def mark_processed(self, event_key: str, now: datetime) -> bool:
@@ -273,8 +286,35 @@ class ActivityStore(LessonStore):
 
     # audit
 
-    def add_audit(self, actor_id: int | None, action: str, target: str, now: datetime) -> None:
-        """Append to the audit trail."""
+    def add_audit(
+        self,
+        actor_id: int | None,
+        action: str,
+        target: str,
+        now: datetime,
+        via: str | None = None,
+    ) -> None:
+        """Append to the audit trail; `via` names the channel ("chat", "cli", "api")."""
         with self._session() as s:
-            s.add(AuditRow(actor_id=actor_id, action=action, target=target, created_at=now))
+            s.add(
+                AuditRow(actor_id=actor_id, action=action, target=target, created_at=now, via=via)
+            )
             s.flush()
+
+    def audit_entries(self, limit: int = 50, actor_id: int | None = None) -> list[AuditEntry]:
+        """The newest audit entries (of one actor), newest first."""
+        query = select(AuditRow).order_by(AuditRow.created_at.desc(), AuditRow.id.desc())
+        if actor_id is not None:
+            query = query.where(AuditRow.actor_id == actor_id)
+        with self._session() as s:
+            return [
+                AuditEntry(
+                    id=r.id,
+                    actor_id=r.actor_id,
+                    action=r.action,
+                    target=r.target,
+                    created_at=as_utc(r.created_at),
+                    via=r.via,
+                )
+                for r in s.scalars(query.limit(limit))
+            ]

@@ -297,4 +297,23 @@ class AuditRow(Base):
     )
     action: Mapped[str] = mapped_column(String(100))
     target: Mapped[str] = mapped_column(String(300))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Through which channel (migration 0004): "chat", "cli", "api"; an operator at the
+    # command line has no member id, so this is what tells their actions apart.
+    via: Mapped[str | None] = mapped_column(String(20))
+
+
+class IndexChangeRow(Base):
+    """A reflection whose searchable state may have changed (migration 0003).
+
+    Written in the same transaction as the change; every process reads it "since my last
+    id" to keep its own search index in step. No foreign key: deletions are logged too.
+    """
+
+    __tablename__ = "index_changes"
+    # Ids are never reused, on SQLite either: readers rely on them only growing.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reflection_id: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -15,8 +15,10 @@ from typing import Any
 
 from bot.errors import ServiceUnavailable
 from bot.models import (
+    AuditEntry,
     Conversation,
     Discipline,
+    Feedback,
     Identity,
     Incident,
     IncidentKind,
@@ -107,13 +109,21 @@ class InMemoryStore:
         self.invites: dict[str, Invite] = {}
         self.notices: dict[int, list[str]] = {}
         self.last_digest: dict[int, datetime] = {}
-        self.audit: list[tuple[int | None, str, str, datetime]] = []
+        # (actor, action, target, when, via)
+        self.audit: list[tuple[int | None, str, str, datetime, str | None]] = []
+        # The index change log: (change id, reflection id, when); every change is logged.
+        self.index_log: list[tuple[int, int, datetime]] = []
+        self._last_change = 0  # its own counter: other ids stay as they were
         self._next = 0
         self.fail_next_commit = False  # simulates a database that fails at commit
 
     def _id(self) -> int:
         self._next += 1
         return self._next
+
+    def _log_change(self, reflection_id: int, now: datetime) -> None:
+        self._last_change += 1
+        self.index_log.append((self._last_change, reflection_id, now))
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -266,6 +276,7 @@ class InMemoryStore:
         values["created_at"] = values["created_at"] or now
         reflection = Reflection(id=self._id(), updated_at=now, **values)
         self.reflections[reflection.id] = reflection
+        self._log_change(reflection.id, now)
         return reflection
 
     def update_reflection(self, reflection_id: int, now: datetime, **changes: Any) -> Reflection:
@@ -274,6 +285,7 @@ class InMemoryStore:
             raise TypeError(f"unknown fields {unknown}")
         updated = replace(self.reflections[reflection_id], updated_at=now, **changes)
         self.reflections[reflection_id] = updated
+        self._log_change(reflection_id, now)
         return updated
 
     def get_reflection(self, reflection_id: int) -> Reflection | None:
@@ -296,6 +308,7 @@ class InMemoryStore:
     def delete_reflection(self, reflection_id: int) -> None:
         self.reflections.pop(reflection_id, None)
         self.embeddings = {k: v for k, v in self.embeddings.items() if k[0] != reflection_id}
+        self._log_change(reflection_id, datetime.now(UTC))
 
     def _visible(self, r: Reflection, viewer: Member) -> bool:
         if r.draft or r.hidden:
@@ -364,6 +377,25 @@ class InMemoryStore:
 
     def count_searchable(self) -> int:
         return len(self.searchable_reflections(0, 10**9))
+
+    def reflections_by_id(self, reflection_ids: Sequence[int]) -> dict[int, Reflection]:
+        return {i: self.reflections[i] for i in reflection_ids if i in self.reflections}
+
+    def last_index_change(self) -> int:
+        return max((c for c, _, _ in self.index_log), default=0)
+
+    def index_changes(
+        self, after: int, also: Sequence[int] = (), limit: int = 1000
+    ) -> list[tuple[int, int]]:
+        newer = [(c, r) for c, r, _ in self.index_log if c > after][:limit]
+        return sorted({*newer, *((c, r) for c, r, _ in self.index_log if c in set(also))})
+
+    def prune_index_changes(self, before: datetime) -> int:
+        newest = self.last_index_change()
+        kept = [e for e in self.index_log if e[2] >= before or e[0] == newest]
+        pruned = len(self.index_log) - len(kept)
+        self.index_log = kept
+        return pruned
 
     # embeddings
     def embeddings_by_hash(self, model: str, content_hashes: Sequence[str]) -> dict[str, bytes]:
@@ -571,7 +603,13 @@ class InMemoryStore:
     def add_feedback(
         self, member_id: int, reflection_id: int, helpful: bool, now: datetime
     ) -> None:
-        self.feedback.append((member_id, reflection_id, helpful, now))
+        # A second vote replaces the first, as in the SQL store.
+        kept = [f for f in self.feedback if (f[0], f[1]) != (member_id, reflection_id)]
+        self.feedback = [*kept, (member_id, reflection_id, helpful, now)]
+
+    def feedback_of(self, member_id: int) -> list[Feedback]:
+        mine = [Feedback(*f) for f in self.feedback if f[0] == member_id]
+        return sorted(mine, key=lambda f: f.created_at, reverse=True)
 
     def mark_processed(self, event_key: str, now: datetime) -> bool:
         if event_key in self.processed:
@@ -601,8 +639,22 @@ class InMemoryStore:
     def take_notices(self, member_id: int) -> list[str]:
         return self.notices.pop(member_id, [])
 
-    def add_audit(self, actor_id: int | None, action: str, target: str, now: datetime) -> None:
-        self.audit.append((actor_id, action, target, now))
+    def add_audit(
+        self,
+        actor_id: int | None,
+        action: str,
+        target: str,
+        now: datetime,
+        via: str | None = None,
+    ) -> None:
+        self.audit.append((actor_id, action, target, now, via))
+
+    def audit_entries(self, limit: int = 50, actor_id: int | None = None) -> list[AuditEntry]:
+        entries = [AuditEntry(n, *a) for n, a in enumerate(self.audit, 1)]
+        if actor_id is not None:
+            entries = [e for e in entries if e.actor_id == actor_id]
+        entries.sort(key=lambda e: (e.created_at, e.id), reverse=True)
+        return entries[:limit]
 
 
 def _copy(value: Any) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 from adapters.plain import render_plain
 from adapters.slack.inbound import ACTION_PREFIX, FORM_CALLBACK
 from bot.commands import ALIASES
-from bot.replies import Choice, Field, Form, LessonCard, Reply, Text
+from bot.replies import Choice, Field, File, Form, LessonCard, Reply, Text
 
 Block = dict[str, Any]
 
@@ -48,7 +48,9 @@ def plain(text: str, limit: int = 3000) -> dict[str, Any]:
 
 
 def mrkdwn(text: str) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": text}
+    """Formatted text; `verbatim` keeps Slack from turning a typed "@channel", "#name" or
+    URL into a mention or link (escape() already made <, > and & inert)."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
 def sections(text: str) -> list[Block]:
@@ -128,7 +130,24 @@ def reply_blocks(replies: Sequence[Reply]) -> list[Block]:
             blocks += card_blocks(reply, f"c{n}-")
         elif isinstance(reply, Text):
             blocks += text_blocks(reply, f"t{n}")
+        elif isinstance(reply, File):  # only when the upload failed: its text as a message
+            blocks += file_blocks(reply)
     return blocks
+
+
+def file_blocks(file: File) -> list[Block]:
+    """A file as text: its caption, then its content verbatim (as far as a message holds)."""
+    content = file.content.decode("utf-8", "replace")
+    # Only Slack's control characters are escaped: the data itself must stay as it is.
+    content = content.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return sections(f"{file.caption}\n{file.name}:") + [
+        {"type": "section", "text": mrkdwn(f"```{part}```")}
+        for part in _parts(content, MAX_SECTION - 6)
+    ]
+
+
+def _parts(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)] or [" "]
 
 
 def message(replies: Sequence[Reply]) -> dict[str, Any]:

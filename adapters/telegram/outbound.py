@@ -18,12 +18,13 @@ from telegram.constants import MessageLimit
 
 from adapters.plain import render_plain
 from bot.commands import ALIASES
-from bot.replies import Choice, Form, LessonCard, Reply, Text
+from bot.replies import Choice, File, Form, LessonCard, Reply, Text
 from bot.texts import Translator
 
 log = logging.getLogger(__name__)
 
 LIMIT = MessageLimit.MAX_TEXT_LENGTH  # 4096
+CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH  # 1024
 CALLBACK_LIMIT = 64  # bytes of callback data
 # Commands whose buttons stay usable after a press (a lesson can be found helpful and thanked).
 REPEATABLE = {"helpful", "thank", "more"}
@@ -43,10 +44,14 @@ MENU: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class OutMessage:
-    """One Telegram message: HTML text and an optional inline keyboard."""
+    """One Telegram message: HTML text and an optional inline keyboard.
+
+    With a `document` (file name, content) it is a file and `text` its caption.
+    """
 
     text: str
     keyboard: InlineKeyboardMarkup | None = None
+    document: tuple[str, bytes] | None = None
 
 
 def render(reply: Reply, tr: Translator) -> list[OutMessage]:
@@ -58,6 +63,9 @@ def render(reply: Reply, tr: Translator) -> list[OutMessage]:
         return _with_keyboard(html.escape(reply.body), reply.choices)
     if isinstance(reply, Form):  # Telegram uses the step-by-step flow; never expected
         return _with_keyboard(html.escape(render_plain(reply)), ())
+    if isinstance(reply, File):
+        caption = reply.caption if len(reply.caption) <= CAPTION_LIMIT else reply.caption[:1023]
+        return [OutMessage(html.escape(caption), document=(reply.name, reply.content))]
     raise AssertionError(f"unknown reply {reply!r}")  # pragma: no cover
 
 

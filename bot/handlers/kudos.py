@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.errors import InvalidInput, LimitReached, NotAllowed, NotFound
 from bot.handlers.context import Ctx
 from bot.models import Identity, Kudos, Member, Visibility
+from bot.ports import Store
 from bot.replies import Reply, Text
 from bot.texts import Translator, shorten
 from bot.timing import start_of_day
@@ -157,9 +158,20 @@ def kudos_lines(ctx: Ctx, limit: int = 10) -> list[str]:
 
 def _receiver_name(kudos: Kudos, ctx: Ctx) -> str:
     """The receiver as the giver may know them: anonymous authors stay anonymous."""
-    if kudos.reflection_id is not None:
-        reflection = ctx.store.get_reflection(kudos.reflection_id)
-        if reflection is None or reflection.visibility is Visibility.ANONIEM:
-            return ctx.tr("kudos.anonymous_author")
-    receiver = ctx.store.get_member(kudos.receiver_id)
+    receiver = known_receiver(kudos, ctx.member, ctx.store)
+    if receiver is None and kudos.reflection_id is not None:
+        return ctx.tr("kudos.anonymous_author")
     return receiver.name if receiver else "?"
+
+
+def known_receiver(kudos: Kudos, giver: Member, store: Store) -> Member | None:
+    """The receiver of kudos as the giver may know them; None for an anonymous author.
+
+    Kudos for a lesson name its author only while the giver can see that lesson with its
+    author: a lesson that was or became anonymous (or private, or is gone) names nobody.
+    """
+    if kudos.reflection_id is not None:
+        lesson = store.visible_lessons(giver, [kudos.reflection_id]).get(kudos.reflection_id)
+        if lesson is None or lesson.author_id != kudos.receiver_id:
+            return None
+    return store.get_member(kudos.receiver_id)

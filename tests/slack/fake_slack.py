@@ -26,6 +26,7 @@ class Call:
     method: str
     args: dict[str, Any]
     token: str
+    ok: bool = True  # False when the fake answered with a queued failure
 
 
 @dataclass
@@ -48,6 +49,7 @@ class FakeSlack:
         self.acks: list[dict[str, Any]] = []
         self.failures: dict[str, list[Failure]] = {}
         self.users: dict[str, tuple[str, str]] = {}
+        self.uploads: dict[str, bytes] = {}  # file id -> content (files_upload_v2)
         self.socket: web.WebSocketResponse | None = None
         self._connected = asyncio.Event()
         self._ts = count(1)
@@ -55,6 +57,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/hooks/{hook}", self._hook)
         app.router.add_get("/link", self._link)
+        app.router.add_post("/upload/{file_id}", self._upload)
         self.runner = web.AppRunner(app, access_log=None)
         self.port = 0
 
@@ -117,10 +120,12 @@ class FakeSlack:
             else:
                 args.update(dict(await request.post()))
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        self.calls.append(Call(method, args, token))
+        call = Call(method, args, token)
+        self.calls.append(call)
         for failure in self.failures.get(method, []):
             if failure.times > 0 and failure.when(args):
                 failure.times -= 1
+                call.ok = False
                 body = {"ok": False, "error": failure.error}
                 return web.json_response(body, status=failure.status, headers=failure.headers)
         return web.json_response(self._answer(method, args))
@@ -142,9 +147,21 @@ class FakeSlack:
             return {"ok": True, "channel": args.get("channel"), "ts": ts, "message_ts": ts}
         if method in ("views.open", "views.publish"):
             return {"ok": True, "view": {"id": "V1", "hash": "h1"}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._ts)}"
+            url = f"http://127.0.0.1:{self.port}/upload/{file_id}"
+            return {"ok": True, "file_id": file_id, "upload_url": url}
+        if method == "files.completeUploadExternal":
+            files = args.get("files")
+            files = json.loads(files) if isinstance(files, str) else files or []
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
         if method == "apps.connections.open":
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/link"}
         return {"ok": True}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        self.uploads[request.match_info["file_id"]] = await request.read()
+        return web.Response(text="OK - " + str(len(self.uploads)))
 
     async def _hook(self, request: web.Request) -> web.Response:
         body = await request.json()

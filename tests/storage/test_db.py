@@ -35,7 +35,7 @@ def test_upgrade_on_empty_database_matches_the_orm(db_url: str) -> None:
             )
             assert compare_metadata(context, Base.metadata) == []
             head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-            assert context.get_current_revision() == head == "0002"
+            assert context.get_current_revision() == head == "0004"
     finally:
         engine.dispose()
 

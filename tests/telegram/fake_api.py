@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_request import FileField
 
 BOT_ID = 999
 BOT_USERNAME = "leerlus_bot"
@@ -29,6 +30,7 @@ class Call:
     method: str
     params: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # field: (name, content)
     ok: bool = True  # False when the fake answered with an error
 
 
@@ -112,8 +114,12 @@ class FakeBotApi:
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
             )
         method = request.match_info["method"]
-        params = {k: _decode(v) for k, v in (await request.post()).items() if isinstance(v, str)}
-        call = Call(method, params)
+        form = await request.post()
+        params = {k: _decode(v) for k, v in form.items() if isinstance(v, str)}
+        files = {
+            k: (v.filename, v.file.read()) for k, v in form.items() if isinstance(v, FileField)
+        }
+        call = Call(method, params, files=files)
         self.calls.append(call)
         queued = self.failures.get(method)
         if queued:
@@ -138,6 +144,9 @@ class FakeBotApi:
             return await self._get_updates(params)
         if method in ("sendMessage", "editMessageText"):
             return self._message(params)
+        if method == "sendDocument":
+            message = self._message({**params, "text": params.get("caption", "")})
+            return {**message, "document": {"file_id": "D1", "file_unique_id": "D1"}}
         if method == "setWebhook":
             self.webhook = {"url": params["url"], "secret_token": params.get("secret_token")}
             return True
