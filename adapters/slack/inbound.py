@@ -15,7 +15,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.commands import Command, PromptAction, StartReflection, SubmitReflection, parse_command
+from bot.commands import (
+    Command,
+    PromptAction,
+    StartReflection,
+    SubmitReflection,
+    clean,
+    is_number,
+    parse_command,
+)
 
 Payload = dict[str, Any]
 
@@ -51,8 +59,24 @@ class Origin:
         return self.channel is not None and not self.in_dm and not self.private
 
 
+def _obj(value: object) -> Payload:
+    """A payload part that should be an object; anything else (Slack never sends it) is {}."""
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: object) -> str:
+    """A payload part that should be text; anything else is ""."""
+    return value if isinstance(value, str) else ""
+
+
+def _first_action(body: Payload) -> Payload:
+    actions = body.get("actions")
+    return _obj(actions[0]) if isinstance(actions, list) and actions else {}
+
+
 def to_core_text(text: str, bot_user: str | None = None) -> str:
     """Turn Slack message markup into the plain text the core parses."""
+    text = _str(text)
     if bot_user:
         text = re.sub(rf"<@{re.escape(bot_user)}(?:\|[^>]*)?>", " ", text)
     text = _USER.sub(lambda m: f"@slack:{m[1]}", text)
@@ -64,7 +88,7 @@ def to_core_text(text: str, bot_user: str | None = None) -> str:
 
 def mentioned_users(text: str, bot_user: str | None = None) -> list[str]:
     """The Slack user ids mentioned in a text (without the bot), in order, once each."""
-    found = [m for m in _USER.findall(text) if m != bot_user]
+    found = [m for m in _USER.findall(_str(text)) if m != bot_user]
     return list(dict.fromkeys(found))
 
 
@@ -93,77 +117,77 @@ def with_forms(command: Command) -> Command:
 def command_origin(body: Payload) -> Origin:
     """Where a `/leerlus` slash command came from; its answers are ephemeral."""
     return Origin(
-        team=body.get("team_id", ""),
-        user=body.get("user_id", ""),
-        channel=body.get("channel_id"),
-        trigger_id=body.get("trigger_id"),
-        response_url=body.get("response_url"),
+        team=_str(body.get("team_id")),
+        user=_str(body.get("user_id")),
+        channel=_str(body.get("channel_id")) or None,
+        trigger_id=_str(body.get("trigger_id")) or None,
+        response_url=_str(body.get("response_url")) or None,
         private=True,
-        command=slash_text(to_core_text(body.get("text", ""))),
+        command=slash_text(to_core_text(_str(body.get("text")))),
     )
 
 
 def event_origin(body: Payload) -> Origin:
     """Where a message or mention came from; a mention is answered in its thread."""
-    event = body.get("event", {})
-    thread = event.get("thread_ts")
+    event = _obj(body.get("event"))
+    thread = _str(event.get("thread_ts"))
     if event.get("type") == "app_mention":
-        thread = thread or event.get("ts")
+        thread = thread or _str(event.get("ts"))
     return Origin(
-        team=event.get("user_team") or body.get("team_id", ""),
-        user=event.get("user", ""),
-        channel=event.get("channel"),
-        thread_ts=thread,
+        team=_str(event.get("user_team")) or _str(body.get("team_id")),
+        user=_str(event.get("user")),
+        channel=_str(event.get("channel")) or None,
+        thread_ts=thread or None,
     )
 
 
 def action_origin(body: Payload) -> Origin:
     """Where a button was clicked: a message (DM or channel) or the home tab."""
-    user = body.get("user", {})
-    team = user.get("team_id") or body.get("team", {}).get("id", "")
-    channel = (body.get("channel") or {}).get("id")  # absent for buttons on the home tab
-    message = body.get("message") or {}
-    action = (body.get("actions") or [{}])[0]
+    user = _obj(body.get("user"))
+    team = _str(user.get("team_id")) or _str(_obj(body.get("team")).get("id"))
+    # absent for buttons on the home tab
+    channel = _str(_obj(body.get("channel")).get("id")) or None
     return Origin(
         team=team,
-        user=user.get("id", ""),
+        user=_str(user.get("id")),
         channel=channel,
-        thread_ts=message.get("thread_ts"),
-        trigger_id=body.get("trigger_id"),
-        response_url=body.get("response_url"),
+        thread_ts=_str(_obj(body.get("message")).get("thread_ts")) or None,
+        trigger_id=_str(body.get("trigger_id")) or None,
+        response_url=_str(body.get("response_url")) or None,
         private=channel is not None and not channel.startswith("D"),
-        command=action.get("value", ""),
+        command=_str(_first_action(body).get("value")),
     )
 
 
 def view_origin(body: Payload) -> Origin:
     """A submitted modal has no channel: its answer goes by direct message."""
-    user = body.get("user", {})
-    return Origin(team=user.get("team_id") or body.get("team", {}).get("id", ""), user=user["id"])
+    user = _obj(body.get("user"))
+    team = _str(user.get("team_id")) or _str(_obj(body.get("team")).get("id"))
+    return Origin(team=team, user=_str(user.get("id")))
 
 
 def action_command(body: Payload) -> Command:
     """The command a clicked button carries."""
-    action = (body.get("actions") or [{}])[0]
-    return with_forms(parse_command(action.get("value", "")))
+    return with_forms(parse_command(_str(_first_action(body).get("value"))))
 
 
 def submission(view: Payload) -> tuple[SubmitReflection | None, list[str]]:
     """The command of a submitted modal, and the Slack users picked in it."""
+    view = _obj(view)
     try:
-        meta = json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
+        meta = json.loads(_str(view.get("private_metadata")) or "{}")
+    except (ValueError, RecursionError):
         meta = {}
     if not isinstance(meta, dict) or meta.get("submit") != "reflection":
         return None, []
     values: dict[str, str] = {}
     users: list[str] = []
-    for block_id, actions in view.get("state", {}).get("values", {}).items():
-        for element in actions.values():
-            value, user = _element_value(element)
-            values[block_id] = value
+    for block_id, actions in _obj(_obj(view.get("state")).get("values")).items():
+        for element in _obj(actions).values():
+            value, user = _element_value(_obj(element))
+            values[block_id] = clean(value)  # no NUL or control characters into the store
             users += [user] if user else []
-    context = meta.get("context") or {}
+    context = _obj(meta.get("context"))
     command = SubmitReflection(
         went_well=values.get("went_well", ""),
         improve=values.get("improve", ""),
@@ -181,40 +205,43 @@ def submission(view: Payload) -> tuple[SubmitReflection | None, list[str]]:
 def _element_value(element: Payload) -> tuple[str, str | None]:
     kind = element.get("type")
     if kind == "static_select":
-        return (element.get("selected_option") or {}).get("value", ""), None
+        return _str(_obj(element.get("selected_option")).get("value")), None
     if kind == "multi_static_select":
-        return ",".join(o.get("value", "") for o in element.get("selected_options") or []), None
+        chosen = element.get("selected_options")
+        options = chosen if isinstance(chosen, list) else []
+        return ",".join(_str(_obj(o).get("value")) for o in options), None
     if kind == "users_select":
-        user = element.get("selected_user")
+        user = _str(element.get("selected_user"))
         return (f"@slack:{user}", user) if user else ("", None)
-    return element.get("value") or "", None
+    return _str(element.get("value")), None
 
 
 def _int(value: object) -> int | None:
-    text = str(value or "")
-    return int(text) if text.isdigit() else None
+    text = str(value or "") if isinstance(value, str | int) else ""
+    return int(text) if is_number(text) else None
 
 
 def event_key(body: Payload) -> str | None:
     """The idempotency key of an Events API delivery: its event_id, the same on retries."""
-    event_id = body.get("event_id")
+    event_id = _str(body.get("event_id"))
     return f"slack:event:{event_id}" if event_id else None
 
 
 def command_key(body: Payload) -> str | None:
     """A slash command has no event id; its trigger_id is unique per invocation."""
-    trigger = body.get("trigger_id")
+    trigger = _str(body.get("trigger_id"))
     return f"slack:command:{trigger}" if trigger else None
 
 
 def action_key(body: Payload) -> str | None:
     """One click: the action's timestamp and the user who clicked."""
-    action = (body.get("actions") or [{}])[0]
-    stamp = action.get("action_ts")
-    return f"slack:action:{stamp}:{body.get('user', {}).get('id', '')}" if stamp else None
+    stamp = _str(_first_action(body).get("action_ts"))
+    user = _str(_obj(body.get("user")).get("id"))
+    return f"slack:action:{stamp}:{user}" if stamp else None
 
 
 def view_key(body: Payload) -> str | None:
     """One submission of one modal (a modal's hash changes with every update)."""
-    view = body.get("view", {})
-    return f"slack:view:{view['id']}:{view.get('hash', '')}" if view.get("id") else None
+    view = _obj(body.get("view"))
+    view_id, view_hash = _str(view.get("id")), _str(view.get("hash"))
+    return f"slack:view:{view_id}:{view_hash}" if view_id else None

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from telegram import CallbackQuery, Chat, ChatMemberUpdated, Message, Update, User
 
 from bot import commands as c
+from bot.commands import clean
 from bot.models import Identity
 
 PLATFORM = "telegram"
+MAX_NAME = 200
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,70 @@ def identity_of(user: User) -> Identity:
     return Identity(PLATFORM, str(user.id))
 
 
+def name_of(user: User) -> str:
+    """A user's name as the members table keeps it: no control characters, not too long."""
+    return clean(str(user.full_name)).strip()[:MAX_NAME] or str(user.id)
+
+
+def _text(value: object) -> str:
+    """Message text or callback data; anything but a string (never sent by Telegram) is ""."""
+    return value if isinstance(value, str) else ""
+
+
 def locale_of(user: User) -> str:
     """The bot's language for a user who has not chosen one: their Telegram language."""
-    return "en" if (user.language_code or "").lower().startswith("en") else "nl"
+    return "en" if _text(user.language_code).lower().startswith("en") else "nl"
+
+
+def problem(update: Update) -> str | None:
+    """What makes an update unusable, or None. PTB's `de_json` checks no types, so a
+    malformed body can give a message without a chat or a user whose id is text."""
+    if not _is_int(update.update_id):
+        return "update_id"
+    query = update.callback_query
+    if query is not None:
+        if not _user_ok(query.from_user) or not isinstance(query.id, str):
+            return "callback_query"
+        message = query.message
+        return "callback_query.message" if message and not _chat_ok(message.chat) else None
+    change = update.my_chat_member
+    if change is not None:
+        status = getattr(change.new_chat_member, "status", None)
+        ok = _chat_ok(change.chat) and _user_ok(change.from_user) and isinstance(status, str)
+        return None if ok else "my_chat_member"
+    message = update.message
+    if message is None:
+        return None
+    if not _chat_ok(message.chat) or not _is_int(message.message_id):
+        return "message"
+    if message.from_user is not None and not _user_ok(message.from_user):
+        return "message.from"
+    thread = message.message_thread_id
+    topic = message.is_topic_message
+    if not (thread is None or _is_int(thread)) or not (topic is None or isinstance(topic, bool)):
+        return "message.message_thread_id"
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and not _user_ok(replied.from_user):
+        return "message.reply_to_message"
+    return None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _user_ok(user: object) -> bool:
+    return isinstance(user, User) and _is_int(user.id) and isinstance(user.is_bot, bool)
+
+
+def _chat_ok(chat: object) -> bool:
+    return isinstance(chat, Chat) and _is_int(chat.id) and isinstance(chat.type, str)
 
 
 def read_update(update: Update, bot_username: str, bot_id: int) -> Incoming | Reachability | None:
-    """Translate an update; None when it is not meant for the bot."""
+    """Translate an update; None when it is not meant for the bot (or is malformed)."""
+    if problem(update) is not None:
+        return None
     if update.callback_query is not None:
         return _callback(update.callback_query)
     if update.my_chat_member is not None:
@@ -62,7 +121,7 @@ def read_update(update: Update, bot_username: str, bot_id: int) -> Incoming | Re
     if message is None or message.from_user is None or message.from_user.is_bot:
         return None
     private = message.chat.type == Chat.PRIVATE
-    text = message.text or message.caption or ""
+    text = _text(message.text) or _text(message.caption)
     if not private:
         addressed = _addressed_text(message, text, bot_username, bot_id)
         if addressed is None:
@@ -71,7 +130,7 @@ def read_update(update: Update, bot_username: str, bot_id: int) -> Incoming | Re
     user = message.from_user
     return Incoming(
         identity=identity_of(user),
-        name=user.full_name,
+        name=name_of(user),
         locale=locale_of(user),
         chat_id=message.chat.id,
         text=text,
@@ -102,10 +161,10 @@ def _callback(query: CallbackQuery) -> Incoming:
     group = chat is not None and chat.type != Chat.PRIVATE
     return Incoming(
         identity=identity_of(query.from_user),
-        name=query.from_user.full_name,
+        name=name_of(query.from_user),
         locale=locale_of(query.from_user),
         chat_id=chat.id if chat is not None else query.from_user.id,
-        text=query.data or "",
+        text=_text(query.data),
         group=group,
         callback_id=query.id,
     )

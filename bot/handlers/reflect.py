@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.commands import StartReflection, SubmitReflection
+from bot.commands import StartReflection, SubmitReflection, is_number
 from bot.errors import InvalidInput, LeerlusError, NotFound
 from bot.handlers import kudos as kudos_handler
 from bot.handlers.context import Ctx
@@ -144,7 +144,7 @@ def _find_incident(text: str | None, ctx: Ctx) -> Incident | None:
     if not text:
         return None
     store = ctx.store
-    if text.strip().isdigit():
+    if is_number(text.strip()):
         incident = store.get_incident(int(text.strip()))
         if incident is not None and incident.org_id == ctx.member.org_id:
             return incident
@@ -272,6 +272,8 @@ def submit(cmd: SubmitReflection, ctx: Ctx) -> list[Reply]:
     if cmd.thanks.strip():
         kudos_handler.resolve_person(cmd.thanks.strip().lstrip("@").split()[0], ctx)
         changes["thanks"] = cmd.thanks.strip()
+    if cmd.incident_id is not None:  # the form names it: it must be one the member may use
+        _find_incident(str(cmd.incident_id), ctx)
     draft = ctx.store.current_draft(ctx.member.id)
     if draft is None or (cmd.incident_id is not None and draft.incident_id != cmd.incident_id):
         draft = ctx.store.add_reflection(

@@ -1,0 +1,101 @@
+"""Shared set-ups for the trust tests: the real adapters on their fake servers, row counts.
+
+The Slack and Telegram fixtures are those of tests/slack and tests/telegram under other
+names (both of those directories call their fake server `fake`), so that one test can use
+both platforms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest_asyncio
+from aiohttp import web
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Engine
+
+from adapters.runtime import build
+from adapters.server import make_app
+from adapters.slack.app import SlackAdapter
+from adapters.slack.app import configure as configure_slack
+from adapters.telegram import app as telegram_app
+from tests.slack.conftest import HttpSlack, make_world
+from tests.slack.fake_slack import FakeSlack
+from tests.telegram.conftest import SECRET, TOKEN, make_settings, seed
+from tests.telegram.fake_api import FakeBotApi
+from tests.telegram.test_webhook import HOOK, Hooked
+
+
+def row_counts(engine: Engine) -> dict[str, int]:
+    """The number of rows of every table, to show that a refusal stored nothing."""
+    counts: dict[str, int] = {}
+    with engine.connect() as connection:
+        for table in inspect(connection).get_table_names():
+            if table == "alembic_version":
+                continue
+            counts[table] = int(
+                connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar() or 0
+            )
+    return counts
+
+
+@pytest_asyncio.fixture
+async def slack_fake() -> AsyncIterator[FakeSlack]:
+    server = FakeSlack()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest_asyncio.fixture
+async def slack(tmp_path: Path, slack_fake: FakeSlack) -> AsyncIterator[HttpSlack]:
+    """Slack in HTTP mode: signed POSTs to /slack/events reach the real Bolt app."""
+    world = make_world(tmp_path / "slack", slack_fake, socket_mode=False)
+    adapter = configure_slack(world.rt)
+    assert isinstance(adapter, SlackAdapter)
+    app = web.Application()
+    adapter.add_routes(app)
+    from aiohttp.test_utils import TestClient, TestServer
+
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
+    await client.start_server()
+    await adapter.start()
+    yield HttpSlack(client, slack_fake, world)
+    await adapter.stop()
+    await client.close()
+    world.rt.engine.dispose()
+
+
+@pytest_asyncio.fixture
+async def telegram_fake() -> AsyncIterator[FakeBotApi]:
+    api = FakeBotApi(TOKEN)
+    await api.start()
+    yield api
+    await api.stop()
+
+
+@pytest_asyncio.fixture
+async def hooked(tmp_path: Path, telegram_fake: FakeBotApi) -> AsyncIterator[Hooked]:
+    """Telegram in webhook mode behind the shared HTTP server, with its secret."""
+    settings = make_settings(
+        tmp_path, telegram_fake, telegram_webhook_url=HOOK, telegram_webhook_secret=SECRET
+    )
+    world = seed(build(settings))
+    adapter = telegram_app.configure(world.rt)
+    assert adapter is not None
+    app = make_app(world.rt, {"telegram": adapter.describe()})
+    adapter.add_routes(app)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    await adapter.start()
+    async with aiohttp.ClientSession() as session:
+        yield Hooked(world, adapter, f"http://127.0.0.1:{port}/telegram/webhook", session)
+    await adapter.stop()
+    await runner.cleanup()
+    world.rt.engine.dispose()
