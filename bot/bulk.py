@@ -107,8 +107,11 @@ def import_records(
 ) -> ImportReport:
     """Import JSONL records as network lessons, idempotent by external id, in batches.
 
-    Each batch is one transaction (store and index together), so an interrupted import
-    leaves whole batches and can simply be run again.
+    Each batch is one transaction, so an interrupted import (even `kill -9`) leaves whole
+    batches, and running it again completes it: records already present are skipped. A
+    batch is indexed after its commit, so the index never holds a lesson that the database
+    does not; one that is committed but not yet indexed when the process dies is found by
+    the index's check against the database at the next load, which rebuilds it.
     """
     report = ImportReport()
     pending: list[dict[str, Any]] = []
@@ -150,7 +153,8 @@ def _import_batch(
                 continue
             org = _record_org(store, record, report)
             added.append(store.add_reflection(record_to_reflection(record, org), now))
-        index.add(added)
+    # After the commit: a batch rolled back (or killed before its commit) is in no index.
+    index.add(added)
     report.imported += len(added)
 
 

@@ -1,50 +1,151 @@
 """Putting replies in front of a Slack user: in the thread, ephemeral, by DM, as a modal.
 
 Rate limits and Slack's server errors are retried by the Web API client itself (its retry
-handlers). What cannot be posted where it belongs (the bot is not in the channel, the
-channel is gone, a response_url expired) goes to the user by direct message instead, so an
-answer is never dropped silently; only when that fails too does the caller get the error.
+handlers): a 429 after its Retry-After, a 500/502/503 or a dropped connection with backoff
+(0.5 s, doubling). The waits go through an injectable `sleep`, so tests need no real time.
+A message that still fails raises; messages of the scheduler (prompts) stay queued in the
+database and are tried again later (see bot.handlers.delivery).
+
+What cannot be posted where it belongs (the bot is not in the channel, the channel is gone,
+a response_url expired) goes to the user by direct message instead, so an answer is never
+dropped silently; only when that fails too does the caller get the error.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack import outbound
 from adapters.slack.inbound import Origin
-from bot.replies import Form, LessonCard, Reply, Text
+from bot.replies import File, Form, LessonCard, Reply, Text
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://slack.com/api/"
+# Retries per call (the count is shared by the handlers: one call makes at most 1 + 3 tries).
+CONNECTION_RETRIES = 2
+RATE_LIMIT_RETRIES = 3
+SERVER_ERROR_RETRIES = 3
+BACKOFF_FACTOR = 0.5  # seconds before the first retry; doubles with every further one
+MAX_RATE_LIMIT_WAIT = 60.0  # seconds; a longer Retry-After is cut to this
+# 504 is not retried: the gateway gave up waiting, so Slack may have posted the message.
+SERVER_ERRORS = frozenset({500, 502, 503})
+
+Sleep = Callable[[float], Awaitable[None]]
 
 
-def retry_handlers() -> list[AsyncRetryHandler]:
-    """Retry connection errors, rate limits (after Retry-After) and 500/503 with backoff."""
+class _Waiting(AsyncRetryHandler):
+    """A retry handler that waits through an injectable `sleep` (time is a parameter)."""
+
+    def __init__(self, max_retry_count: int, sleep: Sleep) -> None:
+        super().__init__(max_retry_count, BackoffRetryIntervalCalculator(BACKOFF_FACTOR))
+        self.sleep = sleep
+
+    def wait_for(self, state: RetryState, response: HttpResponse | None) -> float:
+        return float(self.interval_calculator.calculate_sleep_duration(state.current_attempt))
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        state.next_attempt_requested = True
+        wait = self.wait_for(state, response)
+        log.warning(
+            "slack: %s, retry %s in %.1f s",
+            f"HTTP {response.status_code}" if response is not None else type(error).__name__,
+            state.current_attempt + 1,
+            wait,
+        )
+        await self.sleep(wait)
+        state.increment_current_attempt()
+
+
+class ServerErrorRetry(_Waiting):
+    """Retries 500, 502 and 503 answers with exponential backoff."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return response is not None and response.status_code in SERVER_ERRORS
+
+
+class RateLimitRetry(_Waiting):
+    """Retries 429 answers after the Retry-After that Slack sends (at most a minute)."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return response is not None and response.status_code == 429
+
+    def wait_for(self, state: RetryState, response: HttpResponse | None) -> float:
+        headers = {k.lower(): v for k, v in (response.headers if response else {}).items()}
+        values = headers.get("retry-after") or []
+        try:
+            seconds = float(values[0] if isinstance(values, list) else values)
+        except (IndexError, ValueError):
+            return super().wait_for(state, response)
+        return min(max(seconds, 0.0), MAX_RATE_LIMIT_WAIT)
+
+
+class ConnectionErrorRetry(_Waiting):
+    """Retries a connection that failed or dropped (slack-sdk's own list of errors)."""
+
+    def __init__(self, max_retry_count: int, sleep: Sleep) -> None:
+        super().__init__(max_retry_count, sleep)
+        self._errors = AsyncConnectionErrorRetryHandler().error_types_to_do_retries
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return error is not None and isinstance(error, tuple(self._errors))
+
+
+def retry_handlers(sleep: Sleep = asyncio.sleep) -> list[AsyncRetryHandler]:
+    """Retry connection errors, rate limits (after Retry-After) and 5xx with backoff."""
     return [
-        AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-        AsyncServerErrorRetryHandler(max_retry_count=2),
+        ConnectionErrorRetry(CONNECTION_RETRIES, sleep),
+        RateLimitRetry(RATE_LIMIT_RETRIES, sleep),
+        ServerErrorRetry(SERVER_ERROR_RETRIES, sleep),
     ]
 
 
-def web_client(token: str, api_url: str | None) -> AsyncWebClient:
+def web_client(token: str, api_url: str | None, sleep: Sleep = asyncio.sleep) -> AsyncWebClient:
     """The Web API client for every call, pointed at SLACK_API_URL when set."""
     base = (api_url or DEFAULT_API_URL).rstrip("/") + "/"
-    return AsyncWebClient(token=token, base_url=base, retry_handlers=retry_handlers())
+    return AsyncWebClient(token=token, base_url=base, retry_handlers=retry_handlers(sleep))
 
 
 def _error(error: SlackApiError) -> str:
@@ -60,14 +161,18 @@ class DeliveryFailed(Exception):
 class Delivery:
     """Sends replies to where an interaction came from, with a DM as the last resort."""
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, sleep: Sleep = asyncio.sleep) -> None:
         self.client = client
+        self.sleep = sleep  # waits between retries of response_url posts
         self._dm_channels: dict[str, str] = {}
 
     async def send(self, origin: Origin, replies: Sequence[Reply]) -> None:
         """Deliver the core's replies for one interaction; raise DeliveryFailed if impossible."""
         shown: list[Reply] = []
         for reply in replies:
+            if isinstance(reply, File):  # personal: always by direct message, never in a channel
+                await self.upload(origin.user, reply)
+                continue
             if isinstance(reply, Form):
                 if await self.open_form(origin, reply):
                     continue
@@ -101,7 +206,9 @@ class Delivery:
         body = outbound.message(replies)
         if origin.response_url:
             status: int | str
-            webhook = AsyncWebhookClient(origin.response_url, retry_handlers=retry_handlers())
+            webhook = AsyncWebhookClient(
+                origin.response_url, retry_handlers=retry_handlers(self.sleep)
+            )
             try:
                 response = await webhook.send(
                     **body, response_type="ephemeral", replace_original=False
@@ -128,7 +235,7 @@ class Delivery:
 
     async def direct(self, user: str, replies: Sequence[Reply]) -> None:
         """Send replies as a direct message from the bot; raise DeliveryFailed if impossible."""
-        shown = [r for r in replies if isinstance(r, Text | LessonCard)]
+        shown = [r for r in replies if isinstance(r, Text | LessonCard | File)]
         shown += [Text(r.title) for r in replies if isinstance(r, Form)]
         try:
             channel = self._dm_channels.get(user)
@@ -142,6 +249,28 @@ class Delivery:
             code = _error(error)
             log.error("slack: direct message to %s failed (%s)", user, code)
             raise DeliveryFailed(code) from error
+
+    async def upload(self, user: str, file: File) -> None:
+        """Send a file to a user by direct message (files_upload_v2); if Slack refuses the
+        upload, send its content as a message instead. Raise DeliveryFailed if both fail."""
+        try:
+            channel = self._dm_channels.get(user)
+            if channel is None:
+                opened = await self.client.conversations_open(users=user)
+                channel = str(opened["channel"]["id"])
+                self._dm_channels[user] = channel
+            await self.client.files_upload_v2(
+                channel=channel,
+                content=file.content,
+                filename=file.name,
+                title=file.name,
+                initial_comment=file.caption,
+            )
+            return
+        except SlackApiError as error:
+            self._dm_channels.pop(user, None)
+            log.warning("slack: file upload to %s failed (%s); sending text", user, _error(error))
+        await self.direct(user, [file])
 
     async def open_form(self, origin: Origin, form: Form) -> bool:
         """Open a form as a modal; False when it cannot (no or an expired trigger)."""
