@@ -2,7 +2,8 @@
 
 Off (no routes, so 404) unless `LEERLUS_API_TOKEN` is set. Every request carries
 `Authorization: Bearer <token>`; the body is validated completely before anything is
-stored, and the incident with its prompts is stored in one transaction.
+stored, and the incident with its prompts is stored in one transaction. When the database
+cannot be reached the answer is 503 (with Retry-After) and nothing was stored.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from adapters.runtime import Runtime
-from bot.errors import UserError
+from bot.commands import clean
+from bot.errors import ServiceUnavailable, UserError
 from bot.handlers.incidents import MAX_TITLE, register_from_outside
 from bot.models import Identity, IncidentKind
 from bot.ports import Clock, Store
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 
 NAME = "api"
 MAX_PARTICIPANTS = 200
+MAX_WHEN = 100  # characters of a time (occurred_at, prompt_at)
+RETRY_AFTER = 60  # seconds a caller is asked to wait when the database is unavailable
 
 
 class Unprocessable(Exception):
@@ -61,11 +65,13 @@ def parse_body(body: object, timezone: str) -> NewIncident:
     if missing:
         raise Unprocessable("missing fields", fields=missing)
     org, title, kind = body["organisation"], body["title"], body["kind"]
-    if not isinstance(org, str) or not org.strip():
+    if not isinstance(org, str) or not clean(org).strip():
         raise Unprocessable("organisation must be a name or slug")
-    if not isinstance(title, str) or not title.strip() or len(title.strip()) > MAX_TITLE:
+    # Control characters (NUL, RTL marks, ...) are dropped, as from chat input.
+    title = clean(title).strip() if isinstance(title, str) else ""
+    if not title or len(title) > MAX_TITLE:
         raise Unprocessable(f"title must be text of 1 to {MAX_TITLE} characters")
-    if kind not in {k.value for k in IncidentKind}:
+    if not isinstance(kind, str) or kind not in {k.value for k in IncidentKind}:
         raise Unprocessable("kind must be 'incident' or 'oefening'")
     occurred_at = _iso(body["occurred_at"], "occurred_at", timezone)
     participants = body["participants"]
@@ -85,15 +91,17 @@ def parse_body(body: object, timezone: str) -> NewIncident:
                 "participants are written PLATFORM:USER_ID", participant=text
             ) from None
     prompt_at = body.get("prompt_at")
-    if prompt_at is not None and (not isinstance(prompt_at, str) or not prompt_at.strip()):
+    if prompt_at is not None and (
+        not isinstance(prompt_at, str) or not prompt_at.strip() or len(prompt_at) > MAX_WHEN
+    ):
         raise Unprocessable("prompt_at must be an ISO 8601 time (or a time such as 'over 3 uur')")
     return NewIncident(
-        org.strip(), title.strip(), IncidentKind(kind), occurred_at, tuple(identities), prompt_at
+        clean(org).strip(), title, IncidentKind(kind), occurred_at, tuple(identities), prompt_at
     )
 
 
 def _iso(value: object, name: str, timezone: str) -> datetime:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > MAX_WHEN:
         raise Unprocessable(f"{name} must be an ISO 8601 time")
     try:
         moment = datetime.fromisoformat(value.strip())
@@ -175,14 +183,14 @@ class IncidentApi:
         """Nothing to stop."""
 
     async def post_incident(self, request: web.Request) -> web.Response:
-        """Register an incident from another system: 201, or 401/422 with a JSON error."""
+        """Register an incident from another system: 201, or 401/422/503 with a JSON error."""
         if not authorised(request.headers.get("Authorization"), self.token):
             response = error(401, "missing or wrong bearer token")
             response.headers["WWW-Authenticate"] = "Bearer"
             return response
         try:
             body = json.loads(await request.text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
             return error(422, "the body is not valid JSON")
         try:
             new = parse_body(body, self.timezone)
@@ -191,6 +199,11 @@ class IncidentApi:
             )
         except Unprocessable as invalid:
             return error(422, invalid.message, **invalid.detail)
+        except ServiceUnavailable as outage:  # nothing was stored: the caller may send it again
+            log.error("api: incident not registered: %s", outage)
+            response = error(503, "the database is unavailable; try again shortly")
+            response.headers["Retry-After"] = str(RETRY_AFTER)
+            return response
         log.info(
             "api: registered incident %s with %s prompts", result["incident_id"], result["prompts"]
         )

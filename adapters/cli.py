@@ -8,6 +8,7 @@ traceback.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -24,11 +25,13 @@ from rich.table import Table
 
 from adapters.runtime import Runtime, build, configure_logging
 from bot import bulk
+from bot.commands import is_number
 from bot.config import Settings
 from bot.demo import load_demo
 from bot.errors import UserError
 from bot.handlers import incidents, membership
 from bot.handlers.ask import search
+from bot.handlers.privacy import member_data
 from bot.models import Discipline, Identity, IncidentKind, Member, PromptState, Role
 from bot.texts import Translator
 
@@ -48,6 +51,7 @@ app.add_typer(prompts_app, name="prompts")
 
 out = Console()
 err = Console(stderr=True)
+CLI = "cli"  # the channel of every audit entry written here
 
 
 def fail(message: str) -> typer.Exit:
@@ -124,7 +128,7 @@ def org_invite(org: str) -> None:
     with runtime() as rt, rt.store.transaction():
         found = membership.find_org(rt.store, org)
         invite = membership.new_invite(rt.store, found, rt.bot.clock.now(), None)
-        rt.store.add_audit(None, "invite.add", f"org:{found.id}", rt.bot.clock.now())
+        rt.store.add_audit(None, "invite.add", f"org:{found.id}", rt.bot.clock.now(), via=CLI)
     out.print(f"Invite code for {found.name}: [bold]{invite.code}[/bold]")
     out.print(f"Valid until {invite.expires_at:%Y-%m-%d}, {invite.uses_left} uses.")
     out.print(
@@ -145,7 +149,7 @@ def member_role(identity: str, role: Role) -> None:
             raise fail(f"No member with identity {ident}.")
         rt.store.update_member(member.id, role=role)
         rt.store.add_audit(
-            None, f"member.role.{role.value}", f"member:{member.id}", rt.bot.clock.now()
+            None, f"member.role.{role.value}", f"member:{member.id}", rt.bot.clock.now(), via=CLI
         )
     out.print(f"{member.name} is now {role.value}.")
 
@@ -163,8 +167,35 @@ def member_add(
         found = membership.find_org(rt.store, org)
         if rt.store.member_by_identity(ident) is not None:
             raise fail(f"{ident} is already a member.")
-        rt.store.add_member(found.id, name, ident, role=role)
+        added = rt.store.add_member(found.id, name, ident, role=role)
+        rt.store.add_audit(None, "member.add", f"member:{added.id}", rt.bot.clock.now(), via=CLI)
     out.print(f"Added {name} ({ident}) to {found.name}.")
+
+
+@member_app.command("export")
+def member_export(
+    identity: str,
+    output: Annotated[
+        Path | None, typer.Option(help="File to write; standard output if absent.")
+    ] = None,
+) -> None:
+    """Export everything Leerlus holds about one member as JSON (their `mijn export`)."""
+    ident = _identity(identity)
+    with runtime(log_to_stderr=output is not None) as rt, rt.store.transaction():
+        member = rt.store.member_by_identity(ident)
+        if member is None:
+            raise fail(f"No member with identity {ident}.")
+        now = rt.bot.clock.now()
+        data = member_data(member, store=rt.store, now=now)
+        rt.store.add_audit(None, "member.export", f"member:{member.id}", now, via=CLI)
+    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # personal data
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    out.print(f"Exported the data of {member.name} to {output}.")
 
 
 @member_app.command("list")
@@ -298,6 +329,9 @@ def import_(file: Path) -> None:
         report = bulk.import_records(
             lines, store=rt.store, index=rt.index, now=rt.bot.clock.now(), progress=advance
         )
+        with rt.store.transaction():
+            target = f"file:{file.name}:{report.imported}"[:300]
+            rt.store.add_audit(None, "lessons.import", target, rt.bot.clock.now(), via=CLI)
     seconds = time.perf_counter() - started
     rate = report.imported / seconds if seconds else 0.0
     out.print(
@@ -331,6 +365,23 @@ def export(
             with output.open("w", encoding="utf-8", newline="") as handle:
                 handle.writelines(chunks)
             out.print(f"Exported to {output}.")
+
+
+@app.command("audit")
+def audit(
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many entries.")] = 50,
+) -> None:
+    """List the newest entries of the audit trail: who did what, when, and how."""
+    with runtime() as rt, rt.store.transaction():
+        zone = ZoneInfo(rt.settings.timezone)
+        entries = rt.store.audit_entries(limit)
+        table = Table("id", "when", "who", "action", "target", "via")
+        for e in entries:
+            actor = rt.store.get_member(e.actor_id) if e.actor_id is not None else None
+            who = f"{actor.name} (member:{actor.id})" if actor else "-"
+            when = e.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+            table.add_row(str(e.id), when, who, e.action, e.target, e.via or "")
+    out.print(table if entries else "The audit trail is empty.")
 
 
 @app.command("reindex")
@@ -439,7 +490,7 @@ def chat(
     with runtime(log_to_stderr=False) as rt:
         member = _console_member(rt, as_, org)
         rt.index.load()
-        ConsoleChat(rt.bot, member, out).run()
+        ConsoleChat(rt.bot, member, out, files_dir=rt.settings.data_dir / "exports").run()
 
 
 def _console_member(rt: Runtime, as_: str | None, org: str | None) -> Member:
@@ -474,7 +525,7 @@ def _pick_member(rt: Runtime) -> Member:
             answer = out.input("Number: ").strip()
         except (EOFError, KeyboardInterrupt):
             raise typer.Exit(0) from None
-        if answer.isdigit() and 1 <= int(answer) <= len(members):
+        if is_number(answer) and 1 <= int(answer) <= len(members):
             return members[int(answer) - 1]
         out.print(f"Type a number from 1 to {len(members)}.")
 
@@ -485,7 +536,7 @@ def run() -> None:
     from adapters.server import serve
 
     with runtime() as rt:
-        serve(rt, out)
+        serve(rt, out, drain_timeout=rt.settings.shutdown_timeout)
 
 
 @db_app.command("upgrade")

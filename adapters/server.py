@@ -4,15 +4,23 @@ A chat adapter (Slack, Telegram) or background service (the scheduler) plugs in 
 `ChatAdapter`: a module in ADAPTER_MODULES offers `configure(rt) -> ChatAdapter | None`
 (None when its settings are absent, with the reason in `not_configured(rt)`), adds its
 routes to the one aiohttp application, and is started and stopped with it.
+
+On SIGINT or SIGTERM the server first stops taking work (no new connections, no more
+polling), then lets the work it already took finish, for at most DRAIN_TIMEOUT seconds in
+all, and only then closes the adapters' connections.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
+import math
 import signal
-from typing import Any, Protocol
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 from rich.console import Console
@@ -23,6 +31,11 @@ from adapters.scheduler import SCHEDULER, Scheduler
 from bot.handlers.delivery import backlog
 
 log = logging.getLogger(__name__)
+
+PRUNE_EVERY = 3600.0  # seconds between prunings of the index change log
+KEEP_CHANGES = timedelta(days=1)  # far longer than any process goes without a refresh
+# Seconds `leerlus run` gives accepted work to finish on SIGTERM before it closes anyway.
+DRAIN_TIMEOUT = 10.0
 
 # One line per adapter module; each has NAME, `configure(rt)` and `not_configured(rt)`.
 ADAPTER_MODULES: list[str] = [
@@ -49,6 +62,22 @@ class ChatAdapter(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+@runtime_checkable
+class Draining(Protocol):
+    """An adapter that takes work of its own (polling, Socket Mode, work after an ack) and
+    can finish it before it stops: `leerlus run` calls these before `stop()`."""
+
+    name: str
+
+    async def stop_receiving(self) -> None:
+        """Take no new work (stop polling, disconnect Socket Mode); keep the clients open."""
+        ...
+
+    async def drain(self, timeout: float) -> int:
+        """Wait up to `timeout` seconds for the work taken; return how much is unfinished."""
+        ...
 
 
 def load_adapters(rt: Runtime) -> tuple[list[ChatAdapter], dict[str, str]]:
@@ -99,14 +128,46 @@ def make_app(rt: Runtime, adapters: dict[str, str]) -> web.Application:
     return app
 
 
-async def _serve(rt: Runtime, console: Console) -> None:
+async def keep_index_in_step(rt: Runtime) -> None:
+    """Refresh the index every `index_refresh_seconds` (other processes' changes) until
+    cancelled, and prune the change log every hour."""
+    every = rt.settings.index_refresh_seconds
+    loop = asyncio.get_running_loop()
+    pruned_at = -math.inf
+    failing = False
+    while True:
+        try:
+            await asyncio.to_thread(rt.index.refresh)
+            if loop.time() - pruned_at >= PRUNE_EVERY:
+                before = rt.bot.clock.now() - KEEP_CHANGES
+                await asyncio.to_thread(rt.store.prune_index_changes, before)
+                pruned_at = loop.time()
+            if failing:
+                log.warning("index refresh works again")
+            failing = False
+        except Exception as error:  # the database may be away for a while: keep trying
+            if not failing:  # once per outage, not every second
+                log.warning("index refresh failed: %s", type(error).__name__, exc_info=True)
+            failing = True
+        await asyncio.sleep(every)
+
+
+async def _serve(
+    rt: Runtime,
+    console: Console,
+    *,
+    stop: asyncio.Event | None = None,
+    drain_timeout: float = DRAIN_TIMEOUT,
+) -> None:
     # Load (or rebuild) the index before serving, so the first question is not the slow one.
     await asyncio.to_thread(rt.index.load)
     adapters, status = load_adapters(rt)
     app = make_app(rt, status)
     for adapter in adapters:
         adapter.add_routes(app)
-    runner = web.AppRunner(app, access_log=None)
+    # On shutdown aiohttp waits this long for requests in flight (a Telegram webhook update
+    # is handled within its request) before it cancels them.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=drain_timeout)
     await runner.setup()
     site = web.TCPSite(runner, rt.settings.http_host, rt.settings.http_port)
     await site.start()
@@ -117,20 +178,56 @@ async def _serve(rt: Runtime, console: Console) -> None:
     )
     for name, state in status.items():
         console.print(f"{name}: {state}")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    syncing = asyncio.create_task(keep_index_in_step(rt))
     await stop.wait()
     console.print("Stopping.")
-    for adapter in reversed(adapters):
-        try:
-            await adapter.stop()
-        except Exception:
-            log.exception("stopping %s failed", adapter.name)
+    syncing.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await syncing
+    await shut_down(runner, adapters, drain_timeout)
+
+
+async def shut_down(runner: web.AppRunner, adapters: list[ChatAdapter], timeout: float) -> None:
+    """Stop taking new work, let the work already taken finish (up to `timeout` seconds in
+    all), then close the adapters' connections.
+
+    Work is "taken" once the platform was told so: a Slack event after Bolt's ack, a
+    Telegram update after its webhook request arrived or polling fetched it. Cancelling such
+    work would lose it: the platform does not send it again.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    for adapter in adapters:  # no new updates from polling or Socket Mode
+        if isinstance(adapter, Draining):
+            await _quietly(adapter.name, adapter.stop_receiving())
+    # No new HTTP connections; requests in flight finish (bounded by the runner's
+    # shutdown_timeout), then the application's cleanup runs.
     await runner.cleanup()
+    draining = [adapter for adapter in adapters if isinstance(adapter, Draining)]
+    left = max(deadline - loop.time(), 0.0)
+    results = await asyncio.gather(*(a.drain(left) for a in draining), return_exceptions=True)
+    for adapter, result in zip(draining, results, strict=True):
+        if isinstance(result, BaseException):
+            log.error("draining %s failed", adapter.name, exc_info=result)
+        elif result:
+            log.warning("%s: %s accepted requests unfinished at shutdown", adapter.name, result)
+    for adapter in reversed(adapters):
+        await _quietly(adapter.name, adapter.stop())
 
 
-def serve(rt: Runtime, console: Console) -> None:
-    """Run the server until SIGINT or SIGTERM."""
-    asyncio.run(_serve(rt, console))
+async def _quietly(name: str, step: Awaitable[None]) -> None:
+    """Run one shutdown step; a failure is logged and the shutdown goes on."""
+    try:
+        await step
+    except Exception:
+        log.exception("stopping %s failed", name)
+
+
+def serve(rt: Runtime, console: Console, *, drain_timeout: float = DRAIN_TIMEOUT) -> None:
+    """Run the server until SIGINT or SIGTERM; then finish accepted work (bounded) and stop."""
+    asyncio.run(_serve(rt, console, drain_timeout=drain_timeout))

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     index_refresh_seconds: float = Field(
         1.0, gt=0, validation_alias=_env("LEERLUS_INDEX_REFRESH_SECONDS")
     )
+    # Seconds `leerlus run` gives work it already accepted to finish when it is stopped.
+    shutdown_timeout: float = Field(10.0, ge=0, validation_alias=_env("LEERLUS_SHUTDOWN_TIMEOUT"))
 
     slack_bot_token: str | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
     slack_app_token: str | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))

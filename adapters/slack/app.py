@@ -98,7 +98,16 @@ class SlackAdapter:
 
     async def http(self, request: web.Request) -> web.Response:
         """Hand one HTTP request to Bolt (signature check, ack) and return its response."""
-        response = await self.app.async_dispatch(await to_bolt_request(request))
+        try:
+            response = await self.app.async_dispatch(await to_bolt_request(request))
+        except Exception as error:  # Bolt reads a body of the wrong shape by raising
+            log.warning("slack: refused a request Bolt could not read: %s", type(error).__name__)
+            return web.Response(status=400, text="bad request")
+        if response.status >= 500:
+            # Our listeners answer after ack(), so a 5xx is Bolt failing to match or read
+            # the body (a key missing, a wrong type): a bad request, not a server fault.
+            log.warning("slack: refused a request Bolt could not handle")
+            return web.Response(status=400, text="bad request")
         return await to_aiohttp_response(response)
 
     async def start(self) -> None:
@@ -109,11 +118,22 @@ class SlackAdapter:
             self.handler = AsyncSocketModeHandler(self.app, self.app_token, web_client=self.client)
             await self.handler.connect_async()  # type: ignore[no-untyped-call]
 
-    async def stop(self) -> None:
-        """Disconnect Socket Mode."""
+    async def stop_receiving(self) -> None:
+        """Disconnect Socket Mode (HTTP mode stops with the HTTP server); work already
+        acknowledged goes on."""
         if self.handler is not None:
             await self.handler.close_async()  # type: ignore[no-untyped-call]
             self.handler = None
+
+    async def drain(self, timeout: float) -> int:
+        """Wait up to `timeout` seconds for acknowledged interactions to be answered; return
+        how many are unfinished."""
+        return await self.bridge.drain(timeout)
+
+    async def stop(self) -> None:
+        """Stop sending direct messages; disconnect Socket Mode."""
+        self.rt.notifier.senders.pop(PLATFORM, None)
+        await self.stop_receiving()
 
     def send_direct(self, identity: Identity, replies: Sequence[Reply]) -> None:
         """Send a DM from a worker thread (the notifier); raise when it did not go out."""

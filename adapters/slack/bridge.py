@@ -1,14 +1,17 @@
 """From a Slack interaction to the core and back: member, command once, replies delivered.
 
 The one place where the Slack adapter turns failures into answers: an unmapped workspace
-gets the explanation, an unexpected error the catalogue's `error.internal` text, and a
-reply that cannot be delivered a log line (delivery already fell back to a DM).
+gets the explanation, a database outage the catalogue's `error.unavailable` text ("try
+again shortly"), an unexpected error its `error.internal` text, and a reply that cannot be
+delivered a log line (delivery already fell back to a DM).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from adapters.runtime import Runtime
 from adapters.slack import outbound
@@ -17,6 +20,7 @@ from adapters.slack.inbound import Origin
 from adapters.slack.people import People
 from adapters.slack.worker import CoreRunner
 from bot.commands import Command, Mine
+from bot.errors import ServiceUnavailable
 from bot.replies import Reply, Text
 from bot.texts import Translator
 
@@ -31,6 +35,31 @@ class Bridge:
         self.run = run
         self.delivery = delivery
         self.people = people
+        # Interactions being worked on: Slack was told "received" (ack), so a shutdown waits
+        # for them (`drain`) instead of cancelling them; Slack would not send them again.
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def drain(self, timeout: float) -> int:
+        """Wait up to `timeout` seconds until no interaction is being worked on; return how
+        many still are."""
+        # Listeners Bolt started with the ack run from the loop's next turn on: let them begin.
+        await asyncio.sleep(0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        return self._busy
+
+    @contextlib.contextmanager
+    def _working(self) -> Iterator[None]:
+        self._busy += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            if self._busy == 0:
+                self._idle.set()
 
     async def handle(
         self,
@@ -41,6 +70,12 @@ class Bridge:
         mentions: Sequence[str] = (),
     ) -> None:
         """Handle one interaction once (by `key`) and deliver the replies where they belong."""
+        with self._working():
+            await self._handle(origin, command, key=key, mentions=mentions)
+
+    async def _handle(
+        self, origin: Origin, command: Command, *, key: str | None, mentions: Sequence[str]
+    ) -> None:
         locale = self.rt.settings.locale
         try:
             if not await self.run(self._first, key):
@@ -53,6 +88,14 @@ class Bridge:
             locale = member.locale
             await self.people.ensure(mentions, origin.team)
             replies = await self.run(self.rt.bot.handle, member, command, shared=origin.shared)
+        except ServiceUnavailable as error:
+            # The core answers an outage inside `Bot.handle`; this one came before it (the
+            # handled-once mark, the member): nothing was carried out, the user may retry.
+            log.error("slack: %s not handled: %s", type(command).__name__, error)
+            await self._deliver(
+                origin, [Text(Translator(locale)(ServiceUnavailable.key), ephemeral=True)]
+            )
+            return
         except Exception:
             log.exception("slack: handling %s failed", type(command).__name__)
             await self._deliver(
@@ -63,6 +106,10 @@ class Bridge:
 
     async def home(self, team: str, user: str) -> None:
         """Publish a member's home tab: their overview from the core (`mijn`)."""
+        with self._working():
+            await self._home(team, user)
+
+    async def _home(self, team: str, user: str) -> None:
         try:
             member = await self.people.member(team, user)
             if member is None:
@@ -70,6 +117,8 @@ class Bridge:
             else:
                 replies = await self.run(self.rt.bot.handle, member, Mine())
             await self.delivery.publish_home(user, outbound.home_view(replies))
+        except ServiceUnavailable as error:  # the tab keeps what it showed; nothing to answer
+            log.error("slack: home tab not published: %s", error)
         except Exception:
             log.exception("slack: publishing the home tab failed")
 

@@ -1,7 +1,7 @@
 """Putting replies in front of a Slack user: in the thread, ephemeral, by DM, as a modal.
 
 Rate limits and Slack's server errors are retried by the Web API client itself (its retry
-handlers): a 429 after its Retry-After, a 500/502/503 or a dropped connection with backoff
+handlers): a 429 after its Retry-After, a 500/502/503 or a refused connection with backoff
 (0.5 s, doubling). The waits go through an injectable `sleep`, so tests need no real time.
 A message that still fails raises; messages of the scheduler (prompts) stay queued in the
 database and are tried again later (see bot.handlers.delivery).
@@ -21,7 +21,6 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
-from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
@@ -116,11 +115,11 @@ class RateLimitRetry(_Waiting):
 
 
 class ConnectionErrorRetry(_Waiting):
-    """Retries a connection that failed or dropped (slack-sdk's own list of errors)."""
+    """Retries a connection that could not be made: the request was never sent.
 
-    def __init__(self, max_retry_count: int, sleep: Sleep) -> None:
-        super().__init__(max_retry_count, sleep)
-        self._errors = AsyncConnectionErrorRetryHandler().error_types_to_do_retries
+    Not a connection dropped or timed out later (slack-sdk's own list retries those too):
+    Slack may already have posted the message, and a retry would post it twice.
+    """
 
     async def _can_retry_async(
         self,
@@ -130,7 +129,7 @@ class ConnectionErrorRetry(_Waiting):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> bool:
-        return error is not None and isinstance(error, tuple(self._errors))
+        return isinstance(error, aiohttp.ClientConnectorError)
 
 
 def retry_handlers(sleep: Sleep = asyncio.sleep) -> list[AsyncRetryHandler]:

@@ -12,11 +12,13 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.worker import CoreRunner
+from bot.commands import clean
 from bot.models import Identity, Member, Organisation
 from bot.ports import Store
 from bot.service import Bot
@@ -24,6 +26,7 @@ from bot.service import Bot
 log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
+MAX_NAME = 200  # characters of a name kept, as for Telegram names
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,23 @@ class SlackUser:
     id: str
     name: str
     team: str
+
+
+def name_of(user: str, data: dict[str, Any]) -> str:
+    """A user's name as the members table keeps it: the first name Slack has that is left
+    after dropping control characters (a NUL, RTL marks), at most MAX_NAME characters."""
+    profile = data.get("profile")
+    profile = profile if isinstance(profile, dict) else {}
+    for given in (
+        profile.get("display_name"),
+        profile.get("real_name"),
+        data.get("real_name"),
+        data.get("name"),
+    ):
+        name = clean(given).strip()[:MAX_NAME].strip() if isinstance(given, str) else ""
+        if name:
+            return name
+    return user
 
 
 class People:
@@ -81,16 +101,9 @@ class People:
         if cached is not None:
             return cached
         response = await self.client.users_info(user=user)
-        data = response.get("user") or {}
-        profile = data.get("profile") or {}
-        name = (
-            profile.get("display_name")
-            or profile.get("real_name")
-            or data.get("real_name")
-            or data.get("name")
-            or user
-        )
-        found = SlackUser(user, str(name), str(data.get("team_id") or ""))
+        data = response.get("user")
+        data = data if isinstance(data, dict) else {}
+        found = SlackUser(user, name_of(user, data), str(data.get("team_id") or ""))
         self._users[user] = found
         return found
 

@@ -5,6 +5,13 @@ TELEGRAM_WEBHOOK_SECRET as its secret token) and updates arrive at POST /telegra
 on the shared HTTP server. PTB runs inside the event loop of `leerlus run`; the core is
 synchronous and runs in worker threads. Each update is handled once (its id is recorded),
 every user action is answered, and every button press is acknowledged.
+
+Failures: flood control (429) is waited out as long as Telegram asks; server and connection
+errors (5xx) are retried with backoff (BACKOFF_FIRST, doubling), MAX_ATTEMPTS tries in all,
+waiting through the adapter's `sleep` (a parameter, so tests take no real time). A timeout
+is not retried: the message may have arrived. When the database is unreachable, the user is
+answered "try again shortly" and the update counts as answered (not marked handled, not
+redelivered): nothing of it was stored, and the user decides whether to send it again.
 """
 
 from __future__ import annotations
@@ -19,15 +26,16 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from aiohttp import web
-from telegram import LinkPreviewOptions, Message, ReplyParameters, Update
+from telegram import InputFile, LinkPreviewOptions, Message, ReplyParameters, Update
 from telegram.constants import ParseMode
-from telegram.error import Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
 
 from adapters.runtime import Runtime
 from adapters.telegram import inbound, outbound
 from adapters.telegram.inbound import Incoming, Reachability
+from bot.errors import ServiceUnavailable
 from bot.models import Identity
 from bot.replies import Reply, Text
 from bot.texts import Translator
@@ -38,13 +46,16 @@ NAME = "telegram"
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
-MAX_ATTEMPTS = 5  # flood-control waits per message before giving up
+MAX_ATTEMPTS = 5  # tries per Bot API call (flood control and server errors) before giving up
+BACKOFF_FIRST = 0.5  # seconds before retrying a server error; doubles with every retry
+BACKOFF_MAX = 30.0
 SEND_TIMEOUT = 120.0  # seconds a direct message from another thread may take
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # These loggers write request URLs, and the token is part of every Bot API URL.
 _URL_LOGGERS = ("httpx", "httpcore", "telegram.request", "telegram._bot", "telegram.ext.ExtBot")
 
 T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class DeliveryFailed(Exception):
@@ -89,10 +100,13 @@ class TelegramAdapter:
 
     name = NAME
 
-    def __init__(self, rt: Runtime, *, poll_timeout: float = 30.0) -> None:
+    def __init__(
+        self, rt: Runtime, *, poll_timeout: float = 30.0, sleep: Sleep = asyncio.sleep
+    ) -> None:
         settings = rt.settings
         assert settings.telegram_bot_token
         self.rt = rt
+        self.sleep = sleep  # how retries wait: time is a parameter
         self.webhook_url = settings.telegram_webhook_url
         self.secret = settings.telegram_webhook_secret or ""
         self.poll_timeout = poll_timeout
@@ -137,12 +151,37 @@ class TelegramAdapter:
         self.rt.notifier.register(inbound.PLATFORM, self.send_direct)
         log.info("telegram: started as @%s (%s)", application.bot.username, self.describe())
 
+    async def stop_receiving(self) -> None:
+        """Stop polling (webhook updates stop with the HTTP server); keep the client open."""
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+
+    async def drain(self, timeout: float) -> int:
+        """Finish the updates already fetched and the work in the background, for at most
+        `timeout` seconds; return how many are unfinished."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        application = self.application
+        unfinished = 0
+        if application.running:
+            # PTB handles every update it fetched before it stops. A task of its own, so a
+            # timeout here leaves it running rather than breaking an update off halfway.
+            stopping = asyncio.ensure_future(application.stop())
+            done, _ = await asyncio.wait({stopping}, timeout=timeout)
+            if not done:
+                unfinished += application.update_queue.qsize() + 1
+        if self._tasks:
+            left = max(deadline - loop.time(), 0.0)
+            _, pending = await asyncio.wait(set(self._tasks), timeout=left)
+            unfinished += len(pending)
+        return unfinished
+
     async def stop(self) -> None:
         """Stop receiving updates and close the connections."""
         self.rt.notifier.senders.pop(inbound.PLATFORM, None)
+        await self.stop_receiving()
         application = self.application
-        if application.updater is not None and application.updater.running:
-            await application.updater.stop()
         if application.running:
             await application.stop()
         await application.shutdown()
@@ -163,6 +202,10 @@ class TelegramAdapter:
             update = Update.de_json(await request.json(), self.application.bot)
         except Exception:  # any malformed body: tell the sender, process nothing
             log.warning("telegram: refused a malformed webhook update")
+            return web.Response(status=400, text="bad update")
+        wrong = inbound.problem(update)
+        if wrong is not None:
+            log.warning("telegram: refused a webhook update with a malformed %s", wrong)
             return web.Response(status=400, text="bad update")
         await self.application.process_update(update)
         return web.Response(text="ok")
@@ -191,6 +234,9 @@ class TelegramAdapter:
             toast = await self._deliver(event, replies, locale)
         except Unreachable:
             log.info("telegram: user blocked the bot; marked unreachable")
+        except ServiceUnavailable as error:  # the core logs its own; this came from around it
+            log.error("telegram: update %s not handled: %s", update.update_id, error)
+            await self._apologise(event, ServiceUnavailable.key)
         except Exception:
             log.exception("telegram: handling an update failed")
             await self._apologise(event)
@@ -256,7 +302,21 @@ class TelegramAdapter:
     ) -> None:
         reply_to = event.reply_to if event else None
         thread_id = event.thread_id if event else None
+        replying = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
+        document = message.document
         try:
+            if document is not None:  # a file (the member's export), its text the caption
+                await self._retrying(
+                    lambda: self.application.bot.send_document(
+                        chat_id,
+                        InputFile(document[1], filename=document[0]),
+                        caption=message.text,
+                        parse_mode=ParseMode.HTML,
+                        message_thread_id=thread_id,
+                        reply_parameters=replying,
+                    )
+                )
+                return
             await self._retrying(
                 lambda: self.application.bot.send_message(
                     chat_id,
@@ -264,11 +324,7 @@ class TelegramAdapter:
                     parse_mode=ParseMode.HTML,
                     reply_markup=message.keyboard,
                     message_thread_id=thread_id,
-                    reply_parameters=(
-                        ReplyParameters(reply_to, allow_sending_without_reply=True)
-                        if reply_to
-                        else None
-                    ),
+                    reply_parameters=replying,
                     link_preview_options=LinkPreviewOptions(is_disabled=True),
                 )
             )
@@ -279,14 +335,25 @@ class TelegramAdapter:
             raise
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Make a Bot API call, waiting out flood control (429) as often as Telegram asks."""
-        for _ in range(MAX_ATTEMPTS - 1):
+        """Make a Bot API call, retrying flood control (429) and server errors (5xx).
+
+        A 429 waits as long as Telegram asks; a 5xx or a failed connection waits
+        BACKOFF_FIRST seconds, doubling. After MAX_ATTEMPTS tries the last error is raised.
+        """
+        for attempt in range(1, MAX_ATTEMPTS):
             try:
                 return await call()
             except RetryAfter as error:
                 wait = retry_seconds(error)
                 log.warning("telegram: flood control, retrying in %.0f s", wait)
-                await asyncio.sleep(wait)
+            except (BadRequest, TimedOut):
+                raise  # our mistake, or the message may have arrived: never send it twice
+            except NetworkError as error:
+                wait = min(BACKOFF_FIRST * 2 ** (attempt - 1), BACKOFF_MAX)
+                # only the class: an HTTP client's message may hold the URL, and so the token
+                name = type(error).__name__
+                log.warning("telegram: %s, retry %s in %.1f s", name, attempt, wait)
+            await self.sleep(wait)
         return await call()
 
     async def _answer(self, callback_id: str, toast: str | None) -> None:
@@ -315,16 +382,14 @@ class TelegramAdapter:
         except TelegramError as error:
             log.warning("telegram: marking a choice failed: %s", type(error).__name__)
 
-    async def _apologise(self, event: Incoming) -> None:
+    async def _apologise(self, event: Incoming, key: str = "error.internal") -> None:
         try:
             member = await asyncio.to_thread(self.rt.bot.member_for, event.identity)
         except Exception:  # the database may be the reason we are apologising
             member = None
         tr = Translator(member.locale if member else event.locale)
         try:
-            await self._send(
-                event.chat_id, outbound.OutMessage(tr("error.internal")), event, event.identity
-            )
+            await self._send(event.chat_id, outbound.OutMessage(tr(key)), event, event.identity)
         except Exception:
             log.exception("telegram: even the apology could not be sent")
 
@@ -342,12 +407,24 @@ class TelegramAdapter:
             raise DeliveryFailed("the Telegram adapter is not running")
         if _in_loop(loop):  # waiting here would block the loop that must do the sending
             raise DeliveryFailed("send_direct must not be called from the event loop thread")
-        future = asyncio.run_coroutine_threadsafe(self._send_direct(identity, replies), loop)
-        future.result(timeout=SEND_TIMEOUT)
+        # The language is looked up here, in the caller's thread, so the coroutine needs
+        # nothing but the event loop. Were it to wait for a worker thread itself, every
+        # worker thread could be waiting here for one (kudos notices under load) and nothing
+        # would move until the timeout.
+        member = self.rt.bot.member_for(identity)
+        locale = member.locale if member else self.rt.settings.locale
+        future = asyncio.run_coroutine_threadsafe(
+            self._send_direct(identity, replies, locale), loop
+        )
+        try:
+            future.result(timeout=SEND_TIMEOUT)
+        except TimeoutError:
+            future.cancel()
+            raise
 
-    async def _send_direct(self, identity: Identity, replies: Sequence[Reply]) -> None:
-        member = await asyncio.to_thread(self.rt.bot.member_for, identity)
-        tr = Translator(member.locale if member else "nl")
+    async def _send_direct(self, identity: Identity, replies: Sequence[Reply], locale: str) -> None:
+        """Send to a private chat; runs on the event loop and never waits for a thread."""
+        tr = Translator(locale)
         chat_id = int(identity.user_id)
         for reply in replies:
             for message in outbound.render(reply, tr):
