@@ -42,6 +42,7 @@ class Question:
     text: str
     relevant: dict[str, int]
     cross_language: bool | None = False
+    off_topic: bool = False
 
 
 @dataclass
@@ -77,7 +78,12 @@ def load_questions(path: Path) -> list[Question]:
     data = json.loads(path.read_text(encoding="utf-8"))
     return [
         Question(
-            q["id"], q["lang"], q["question"], dict(q["relevant"]), q.get("cross_language", False)
+            q["id"],
+            q["lang"],
+            q["question"],
+            dict(q["relevant"]),
+            q.get("cross_language", False),
+            q.get("off_topic", False),
         )
         for q in data["questions"]
     ]
@@ -109,7 +115,13 @@ def rankers(rt: Runtime) -> dict[str, Callable[[str], list[int]]]:
         methods[method] = lambda q, m=method: [rid for rid, _ in rt.index.rankings(q, 100)[m]]
     if len(rt.index.methods) > 1:
         label = "rrf(" + "+".join(rt.index.methods) + ")"
-        methods[label] = lambda q: [rid for rid, _ in fuse(rt.index.rankings(q, 100), config)]
+        base = rt.index.methods  # without the rankings of translated questions
+
+        def plain_fusion(q: str) -> list[int]:
+            found = rt.index.rankings(q, 100)
+            return [rid for rid, _ in fuse({m: found[m] for m in base}, config)]
+
+        methods[label] = plain_fusion
     methods["product"] = lambda q: [
         h.lesson.reflection_id
         for h in search(q, bulk.OBSERVER, store=rt.store, index=rt.index, config=config)
@@ -124,26 +136,55 @@ def evaluate(rt: Runtime, questions: list[Question]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name, rank in rankers(rt).items():
         groups = {"all": Scores(), "nl": Scores(), "en": Scores(), "cross": Scores()}
-        empty_answered = 0
+        gate = Gate()
         latencies: list[float] = []
         for q in questions:
             started = time.perf_counter()
             with rt.store.transaction():
                 ranked = [external.get(rid, "") for rid in rank(q.text)]
             latencies.append(time.perf_counter() - started)
+            gate.add(q, ranked)
             if not q.relevant:
-                empty_answered += bool(ranked)
                 continue
             for group in ("all", q.lang) + (("cross",) if q.cross_language else ()):
                 groups[group].add(ranked, q.relevant)
-        empties = sum(1 for q in questions if not q.relevant)
         results[name] = {
             **{g: s.summary() for g, s in groups.items()},
-            "no_answer_questions": empties,
-            "no_answer_padded": empty_answered,
+            **gate.summary(),
             "p50_ms": round(sorted(latencies)[len(latencies) // 2] * 1000, 1),
         }
     return results
+
+
+@dataclass
+class Gate:
+    """How well a method says "nothing relevant": per kind of question, answered or not."""
+
+    answered: dict[str, int] = field(default_factory=lambda: {"answerable": 0, "none": 0, "off": 0})
+    asked: dict[str, int] = field(default_factory=lambda: {"answerable": 0, "none": 0, "off": 0})
+    first_page: list[float] = field(default_factory=list)
+
+    def add(self, q: Question, ranked: Sequence[str]) -> None:
+        kind = "answerable" if q.relevant else "off" if q.off_topic else "none"
+        self.asked[kind] += 1
+        self.answered[kind] += bool(ranked)
+        if q.relevant and ranked:
+            page = ranked[:3]  # the first page a member sees
+            self.first_page.append(sum(rid in q.relevant for rid in page) / len(page))
+
+    def summary(self) -> dict[str, Any]:
+        answered = sum(self.answered.values())
+        asked, got = self.asked, self.answered
+        return {
+            "answered": f"{got['answerable']}/{asked['answerable']}",
+            "nothing_in_domain": f"{asked['none'] - got['none']}/{asked['none']}",
+            "nothing_off_topic": f"{asked['off'] - got['off']}/{asked['off']}",
+            # Of the questions answered at all, how many had something relevant to find.
+            "answer_precision": round(self.answered["answerable"] / answered, 3) if answered else 0,
+            "first_page_precision": round(sum(self.first_page) / len(self.first_page), 3)
+            if self.first_page
+            else 0,
+        }
 
 
 def _all_reflections(rt: Runtime) -> list[Any]:
@@ -157,20 +198,27 @@ def _all_reflections(rt: Runtime) -> list[Any]:
 
 def show(results: dict[str, Any], console: Console) -> None:
     """Print one row per method."""
-    table = Table(title="Search quality (recall@10 / MRR / nDCG@10)")
+    table = Table(
+        title="Search quality (recall@10 / MRR / nDCG@10; 'nothing': questions answered with "
+        "nothing found; answer precision: answered questions that had relevant lessons; "
+        "P@3: judged relevant on the first page)"
+    )
     for column in (
         "method",
         "all",
         "Dutch questions",
         "English questions",
         "cross-language",
-        "nothing-relevant padded",
+        "answered",
+        "'nothing' in domain / off topic",
+        "answer precision",
+        "P@3",
         "p50 ms",
     ):
         table.add_column(column)
 
     def cell(s: dict[str, float]) -> str:
-        return f"{s['recall@10']:.2f} / {s['mrr']:.2f} / {s['ndcg@10']:.2f} (n={s['questions']})"
+        return f"{s['recall@10']:.2f} / {s['mrr']:.2f} / {s['ndcg@10']:.2f}"
 
     for name, r in results.items():
         table.add_row(
@@ -179,7 +227,10 @@ def show(results: dict[str, Any], console: Console) -> None:
             cell(r["nl"]),
             cell(r["en"]),
             cell(r["cross"]),
-            f"{r['no_answer_padded']}/{r['no_answer_questions']}",
+            r["answered"],
+            f"{r['nothing_in_domain']} / {r['nothing_off_topic']}",
+            f"{r['answer_precision']:.2f}",
+            f"{r['first_page_precision']:.2f}",
             str(r["p50_ms"]),
         )
     console.print(table)
@@ -194,7 +245,7 @@ def main() -> None:
     parser.add_argument("--encoders", default="e5,minilm")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "eval.json")
     args = parser.parse_args()
-    console = Console(width=170)
+    console = Console(width=200)
     if not args.data.is_dir():
         raise SystemExit(f"no data directory at {args.data}")
     rt = prepare(args.data, args.work, args.encoders, console)

@@ -110,11 +110,14 @@ class SentenceTransformerEncoder:
             self.name = name or "minilm"
             # The bundled copy is that hub model; its install path must not be its identity.
             self.model_id = MINILM_MODEL_ID
+            # It was trained on English only: a Dutch question reaches it translated.
+            self.languages: tuple[str, ...] | None = ("en",)
         else:
             self._model_ref = model
             self.name = name or _short_name(str(model))
             local = Path(model).expanduser()
             self.model_id = f"st:{local.resolve()}" if local.exists() else f"st:{model}"
+            self.languages = None  # unknown: taken to read every language
         self.batch_size = batch_size
         self._model: Any = None
         self._dim: int | None = None

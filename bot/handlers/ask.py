@@ -9,7 +9,7 @@ from bot.handlers.context import Ctx
 from bot.language import detect_language
 from bot.models import Hit, Lesson, Member, Visibility
 from bot.ports import SearchIndex, Store
-from bot.ranking import RankingConfig, adjust_for_language, arrange, fuse, relevant
+from bot.ranking import RankingConfig, arrange, fuse, relevant
 from bot.replies import Choice, LessonCard, Reply, Text
 from bot.texts import Translator
 
@@ -36,12 +36,13 @@ def search(
     rankings = {m: [(rid, s) for rid, s in r if rid in visible] for m, r in found.items()}
     languages = {rid: lesson.language for rid, lesson in visible.items()}
     language = detect_language(query)
-    # The language offset decides what is relevant enough to show, not the order: raising
-    # the scores of the other language reorders a corpus that is mostly in one language.
-    keep = relevant(adjust_for_language(rankings, languages, language, config), config)
+    keep = relevant(rankings, config, languages, language)
     fused = fuse(rankings, config, languages, language)
+    if keep:
+        keep |= {rid for rid, _score in fused[: config.always_top]}
     hits = [Hit(visible[rid], score) for rid, score in fused if rid in keep]
-    return arrange(hits, viewer.org_id if own_org is None else own_org, config)
+    ordered = arrange(hits, viewer.org_id if own_org is None else own_org, config)
+    return ordered[: config.max_results]
 
 
 def network_viewer(member: Member) -> Member:

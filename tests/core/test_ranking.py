@@ -47,28 +47,54 @@ def test_relevance_without_encoders_counts_any_lexical_match() -> None:
     assert relevant({"bm25": [(1, 0.4), (2, 0.0)]}, CONFIG) == {1}
 
 
-def test_other_organisations_first_and_spread_over_sources() -> None:
+def test_own_organisation_follows_comparable_others_but_precedes_weak_ones() -> None:
+    hits = [Hit(lesson(1, 7), 0.90), Hit(lesson(2, 8), 0.88), Hit(lesson(3, 9), 0.50)]
+    ordered = [h.lesson.reflection_id for h in arrange(hits, viewer_org_id=7, config=CONFIG)]
+    assert ordered == [2, 1, 3]  # 0.90 * 0.9 < 0.88, but far above 0.50
+
+
+def test_near_ties_are_spread_over_sources() -> None:
     hits = [
-        Hit(lesson(1, 7), 0.9),
-        Hit(lesson(2, 8), 0.8),
-        Hit(lesson(3, 8), 0.7),
-        Hit(lesson(4, 9), 0.5),
-        Hit(lesson(5, None), 0.6),
+        Hit(lesson(1, 8), 0.900),
+        Hit(lesson(2, 8), 0.899),
+        Hit(lesson(3, 9), 0.890),
+        Hit(lesson(4, 8), 0.500),
     ]
     ordered = [h.lesson.reflection_id for h in arrange(hits, viewer_org_id=7, config=CONFIG)]
-    assert ordered[-1] == 1  # own organisation last
-    assert ordered[:3] == [2, 5, 3]  # a second lesson of org 8 waits for another source
+    assert ordered == [1, 3, 2, 4]  # a second lesson of org 8 waits for a near-tie of org 9
 
 
-def test_lessons_in_the_other_language_are_evened_out() -> None:
-    from bot.ranking import adjust_for_language
+def test_ranks_count_within_each_language() -> None:
+    # An English question: the best Dutch lesson ranks first among the Dutch ones, so the
+    # English lessons that e5 scores higher do not push it down.
+    rankings = {"e5": [(1, 0.90), (2, 0.89), (3, 0.88), (4, 0.84)]}
+    languages = {1: "en", 2: "en", 3: "en", 4: "nl"}
+    fused = dict(fuse(rankings, RankingConfig(other_language_weight=1.0), languages, "en"))
+    assert fused[4] == fused[1] > fused[2]
+    ordered = [rid for rid, _ in fuse(rankings, CONFIG, languages, "en")]
+    assert ordered[:2] == [1, 4]  # a tie goes to the question's language
+    lower = fuse(rankings, RankingConfig(other_language_weight=0.5), languages, "en")
+    assert [rid for rid, _ in lower][-1] == 4
 
-    rankings = {"e5": [(1, 0.85), (2, 0.82)], "bm25": [(2, 3.0)]}
-    config = RankingConfig(cross_language_bonus={"e5": 0.04})
-    adjusted = adjust_for_language(rankings, {1: "en", 2: "nl"}, "en", config)
-    assert adjusted["e5"] == [(2, 0.82 + 0.04), (1, 0.85)]
-    assert adjusted["bm25"] == rankings["bm25"]
-    assert adjust_for_language(rankings, {1: "en", 2: "nl"}, None, config) == rankings
+
+def test_thresholds_depend_on_the_language_pair() -> None:
+    rankings = {"e5": [(1, 0.845), (2, 0.82)]}
+    # English question: an English lesson needs 0.85, a Dutch one 0.81.
+    assert relevant(rankings, CONFIG, {1: "en", 2: "nl"}, "en") == {2}
+    assert relevant(rankings, CONFIG, {1: "en", 2: "en"}, "en") == set()
+    # Dutch question, Dutch lessons: 0.825, then down to the floor within the margin.
+    assert relevant(rankings, CONFIG, {1: "nl", 2: "nl"}, "nl") == {1, 2}
+    # Language unknown: the general threshold (0.835).
+    assert relevant(rankings, CONFIG) == {1, 2}
+
+
+def test_a_translated_question_ranks_the_other_language_but_never_vouches() -> None:
+    rankings = {"bm25~": [(1, 40.0), (2, 30.0)], "e5": [(3, 0.70)]}
+    languages = {1: "en", 2: "nl", 3: "nl"}
+    assert relevant(rankings, CONFIG, languages, "nl") == set()
+    fused = dict(fuse(rankings, CONFIG, languages, "nl"))
+    assert 2 not in fused  # a Dutch lesson is not judged by the Dutch question's translation
+    assert fused[1] > 0
 
 
 def test_language_of_a_question() -> None:
@@ -84,6 +110,6 @@ def test_a_method_that_cannot_judge_a_language_pair_does_not_vote_against_it() -
     rankings = {"bm25": [(2, 5.0)], "e5": [(1, 0.9), (2, 0.85)], "minilm": [(2, 0.6)]}
     languages = {1: "nl", 2: "en"}
     plain = fuse(rankings, CONFIG)
-    fair = fuse(rankings, CONFIG, languages, "en")
+    fair = fuse(rankings, RankingConfig(other_language_weight=1.0), languages, "en")
     assert plain[0][0] == 2  # three votes against one
     assert fair[0][0] == 1  # e5's best stands once the others' silence is not counted

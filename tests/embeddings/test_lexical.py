@@ -52,3 +52,15 @@ def test_empty_cases() -> None:
     assert bm25.search("onbekend", 5) == []
     assert bm25.search("brand", 0) == []
     assert [i for i, _ in bm25.search("brand", 5)] == [2]
+
+
+def test_tokenize_stems_by_language() -> None:
+    assert tokenize("evacuating the residents", "en") == tokenize("evacuation of residents", "en")
+    assert tokenize("ontruimen", "nl") == tokenize("ontruiming", "nl") == ["ontruim"]
+    assert tokenize("evacuating") == ["evacuating"]  # no language: no stemming
+
+
+def test_search_stems_the_question_like_its_language() -> None:
+    ranking = Bm25Ranking()
+    ranking.add([(1, "Evacuation of the care home went well", "en"), (2, "Radio failed", "en")])
+    assert [rid for rid, _ in ranking.search("evacuating a care home", 5, "en")] == [1]
