@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test check lint typecheck bench eval clean
+.PHONY: run test check lint typecheck bench eval load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ check: lint typecheck test
 
 eval: $(VENV)/.installed-test
 	$(BIN)/python -m bench.eval
+
+# Scale: ask latency, build/add time, memory and index recall at 10k/100k/1M lessons.
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Load over HTTP against leerlus run on PostgreSQL (LEERLUS_TEST_POSTGRES_URL).
+load: $(VENV)/.installed-test
+	$(BIN)/python -m bench.load $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

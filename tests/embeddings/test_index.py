@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings.index import LessonIndex, content_hash
+from embeddings.index import FORMAT_VERSION, LessonIndex, content_hash
 
 from .conftest import LESSONS, FakeEncoder, FakeStore
 
@@ -103,7 +103,14 @@ def test_persisted_index_is_loaded_without_encoding(
     make_index(filled, encoder).load()
     assert len(encoder.encoded) == len(LESSONS)
     meta = json.loads((tmp_path / "index" / "fake.json").read_text())
-    assert meta == {"format": 1, "model_id": "fake/bow-v1", "dim": 64, "count": 5}
+    assert meta == {
+        "format": FORMAT_VERSION,
+        "model_id": "fake/bow-v1",
+        "dim": 64,
+        "count": 5,
+        "kind": "flat",
+        "trained_for": 0,
+    }
 
     fresh = FakeEncoder()
     again = make_index(filled, fresh)
