@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
 
 from adapters.notify import RoutingNotifier
 from bot.models import Discipline, Identity, Member
@@ -69,28 +65,3 @@ def reflection_rows(url: str) -> list[dict[str, Any]]:
             return [dict(r._mapping) for r in rows]
     finally:
         engine.dispose()
-
-
-@contextmanager
-def fresh_database(server_url: str) -> Iterator[str]:
-    """A new, empty database on a PostgreSQL server; dropped afterwards if it still runs."""
-    name = f"faults_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        try:
-            with admin.connect() as connection:
-                connection.execute(
-                    text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                        " WHERE datname = :name AND pid <> pg_backend_pid()"
-                    ),
-                    {"name": name},
-                )
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        except Exception:  # the server may be stopped by the test; the cluster goes anyway
-            pass
-        admin.dispose()

@@ -4,18 +4,17 @@ and an index fake at the port that returns every reflection as a candidate."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator, Sequence
 
 import pytest
-from sqlalchemy import Engine, create_engine, delete, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, delete
 
 from bot.models import Reflection
 from bot.ports import Ranking
 from storage import SqlStore, make_engine, upgrade
 from storage.tables import Base
 from tests.adapters.conftest import cli  # noqa: F401  (fixture)
+from tests.pg import fresh_database
 from tests.storage.conftest import db_url, engine, store  # noqa: F401  (fixtures)
 from tests.telegram.conftest import adapter, chat, fake, world  # noqa: F401  (fixtures)
 
@@ -69,26 +68,11 @@ def module_engine(
     base = os.environ.get("LEERLUS_TEST_POSTGRES_URL")
     if not base:
         pytest.skip("LEERLUS_TEST_POSTGRES_URL not set: PostgreSQL tests need a server")
-    name = f"leerlus_test_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        engine = make_engine(make_url(base).set(database=name))
+    with fresh_database(base) as url:
+        engine = make_engine(url)
         upgrade(engine)
         yield engine
         engine.dispose()
-    finally:
-        with admin.connect() as connection:
-            connection.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": name},
-            )
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.dispose()
 
 
 @pytest.fixture

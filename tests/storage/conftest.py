@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 
 from bot.models import Discipline, Identity, Member, Organisation, Role
 from storage import SqlStore, make_engine, upgrade
+from tests.pg import fresh_database
 
 NOW = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
 
@@ -29,23 +28,8 @@ def db_url(
     base = os.environ.get("LEERLUS_TEST_POSTGRES_URL")
     if not base:
         pytest.skip("LEERLUS_TEST_POSTGRES_URL not set: PostgreSQL storage tests need a server")
-    name = f"leerlus_test_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": name},
-            )
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.dispose()
+    with fresh_database(base) as url:
+        yield url
 
 
 @pytest.fixture

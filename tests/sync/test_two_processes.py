@@ -22,19 +22,17 @@ import sys
 import threading
 import time
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from bot.models import Discipline, Identity, Role
 from storage import SqlStore, make_engine, upgrade
 from tests.adapters.conftest import free_port
+from tests.pg import fresh_database
 from tests.telegram.conftest import SECRET, TOKEN, message_update
 from tests.telegram.fake_api import FakeBotApi
 
@@ -49,23 +47,8 @@ def pg_url() -> Iterator[str]:
     base = os.environ.get("LEERLUS_TEST_POSTGRES_URL")
     if not base:
         pytest.skip("LEERLUS_TEST_POSTGRES_URL not set: two processes need PostgreSQL")
-    name = f"leerlus_sync_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": name},
-            )
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.dispose()
+    with fresh_database(base, "leerlus_sync") as url:
+        yield url
 
 
 class FakeTelegram:
