@@ -5,6 +5,7 @@ Pure functions over ids and scores, so they are tested without any model.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -209,21 +210,28 @@ def source_of(hit: Hit) -> str:
 
 def arrange(hits: Sequence[Hit], viewer_org_id: int, config: RankingConfig) -> list[Hit]:
     """Order hits: by score, the viewer's own organisation's weighed down a little, and
-    each further lesson of one source a little less again (spread over organisations)."""
+    each further lesson of one source a little less again (spread over organisations).
+
+    Greedy: always the best hit as weighed now. Weights only ever fall, so a heap whose
+    entries are re-weighed when popped stale gives the same order in O(n log n).
+    """
 
     def weight(hit: Hit) -> float:
         own = hit.lesson.org_id == viewer_org_id
         return hit.score * (config.own_organisation_weight if own else 1.0)
 
-    remaining = sorted(hits, key=lambda h: (-weight(h), h.lesson.reflection_id))
     seen: dict[str, int] = defaultdict(int)
+    # (weighed score, then plain weight and id for ties; the source count it was weighed at)
+    heap = [(-weight(h), -weight(h), h.lesson.reflection_id, 0, n) for n, h in enumerate(hits)]
+    heapq.heapify(heap)
     ordered: list[Hit] = []
-    while remaining:
-        best = max(
-            remaining,
-            key=lambda h: weight(h) * config.same_source_penalty ** seen[source_of(h)],
-        )
-        remaining.remove(best)
-        seen[source_of(best)] += 1
-        ordered.append(best)
+    while heap:
+        _now, plain, rid, count, n = heapq.heappop(heap)
+        source = source_of(hits[n])
+        if count != seen[source]:
+            weighed = plain * config.same_source_penalty ** seen[source]
+            heapq.heappush(heap, (weighed, plain, rid, seen[source], n))
+            continue
+        seen[source] += 1
+        ordered.append(hits[n])
     return ordered

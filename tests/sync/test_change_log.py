@@ -4,6 +4,7 @@ index, in the same transaction, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -132,8 +133,22 @@ def test_two_processes_storing_the_same_vector_at_once_both_succeed(
         store.save_embedding(lesson.id, "m", "h1", b"\x01" * 8)
         thread = threading.Thread(target=second)
         thread.start()  # its INSERT waits for this transaction, then meets the unique key
-        thread.join(timeout=0.5)
+        assert waits_for_a_lock(engine), "the second store never waited for the first"
         assert thread.is_alive()
     thread.join(timeout=30)
     assert errors == []
     assert store.embeddings_by_hash("m", ["h1", "h2"]) == {"h2": b"\x02" * 8}
+
+
+def waits_for_a_lock(engine: Engine, limit: float = 10.0) -> bool:
+    """Poll (bounded) until some PostgreSQL session waits for a lock another one holds."""
+    deadline = time.monotonic() + limit
+    with engine.connect() as connection:
+        while time.monotonic() < deadline:
+            waiting = connection.exec_driver_sql(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted"
+            ).scalar()
+            if waiting:
+                return True
+            time.sleep(0.01)
+    return False
