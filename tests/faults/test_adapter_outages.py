@@ -33,7 +33,8 @@ from bot.texts import Translator
 from storage import SqlStore, make_engine
 from tests.fakes import FixedClock
 from tests.faults.conftest import OwnPostgres
-from tests.faults.helpers import fresh_database, make_setup
+from tests.faults.helpers import make_setup
+from tests.pg import fresh_database
 from tests.slack import payloads
 from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET
 from tests.slack.fake_slack import TEAM, FakeSlack

@@ -18,23 +18,20 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from aiohttp import web
 from sqlalchemy import create_engine, text
 
-from adapters.runtime import build
-from adapters.server import make_app
-from adapters.telegram import app as telegram_app
 from adapters.telegram.app import TelegramAdapter
 from bot.texts import Translator
 from tests.faults.conftest import OwnPostgres
-from tests.faults.helpers import fresh_database, reflection_rows
+from tests.faults.helpers import reflection_rows
+from tests.pg import fresh_database
 from tests.telegram.conftest import (
     SECRET,
     World,
     callback_update,
     make_settings,
     message_update,
-    seed,
+    webhook_server,
 )
 from tests.telegram.fake_api import FakeBotApi
 
@@ -91,22 +88,11 @@ async def hooked(tmp_path: Path, fake: FakeBotApi, pg_url: str) -> AsyncIterator
         telegram_webhook_url=HOOK,
         telegram_webhook_secret=SECRET,
     )
-    world = seed(build(settings))
-    adapter = telegram_app.configure(world.rt)
-    assert adapter is not None
-    app = make_app(world.rt, {"telegram": adapter.describe()})
-    adapter.add_routes(app)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    await adapter.start()
-    async with aiohttp.ClientSession() as session:
-        yield Hooked(world, adapter, f"http://127.0.0.1:{port}/telegram/webhook", pg_url, session)
-    await adapter.stop()
-    await runner.cleanup()
-    world.rt.engine.dispose()
+    async with (
+        webhook_server(settings) as (world, adapter, url),
+        aiohttp.ClientSession() as session,
+    ):
+        yield Hooked(world, adapter, url, pg_url, session)
 
 
 @pytest.mark.asyncio

@@ -27,7 +27,8 @@ from bot.texts import Translator
 from embeddings.index import LessonIndex
 from storage import SqlStore
 from tests.faults.conftest import OwnPostgres
-from tests.faults.helpers import Setup, fresh_database, make_setup, reflection_rows, reopen
+from tests.faults.helpers import Setup, make_setup, reflection_rows, reopen
+from tests.pg import fresh_database
 
 SECRET = "GEHEIM-zinnetje"  # a word of the member's text that must never reach a log line
 TR = Translator("nl")

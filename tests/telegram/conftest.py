@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,9 +13,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from sqlalchemy import text
 
 from adapters.runtime import Runtime, build
+from adapters.server import make_app
 from adapters.telegram.app import TelegramAdapter, configure
 from bot.config import Settings
 from bot.models import Discipline, Identity, Member, NewReflection, Organisation, Role, Visibility
@@ -252,3 +255,25 @@ def chat(fake: FakeBotApi, adapter: TelegramAdapter) -> Chat:
 
 
 __all__ = ["BOT_USERNAME", "SECRET", "TOKEN", "Chat", "World", "wait_for"]
+
+
+@asynccontextmanager
+async def webhook_server(settings: Settings) -> AsyncIterator[tuple[World, TelegramAdapter, str]]:
+    """The seeded world with Telegram in webhook mode behind the shared HTTP server, on a
+    free port: yields the world, the adapter and the webhook URL; stops and closes after."""
+    world = seed(build(settings))
+    adapter = configure(world.rt)
+    assert adapter is not None
+    app = make_app(world.rt, {"telegram": adapter.describe()})
+    adapter.add_routes(app)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    await adapter.start()
+    try:
+        yield world, adapter, f"http://127.0.0.1:{port}/telegram/webhook"
+    finally:
+        await adapter.stop()
+        await runner.cleanup()
+        world.rt.engine.dispose()

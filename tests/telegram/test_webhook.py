@@ -10,14 +10,12 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from aiohttp import web
 from sqlalchemy import text
 
 from adapters.runtime import build
-from adapters.server import make_app
 from adapters.telegram import app as telegram_app
 from adapters.telegram.app import TelegramAdapter
-from tests.telegram.conftest import SECRET, World, make_settings, message_update, seed
+from tests.telegram.conftest import SECRET, World, make_settings, message_update, webhook_server
 from tests.telegram.fake_api import FakeBotApi
 
 HOOK = "https://leerlus.example.nl/telegram/webhook"
@@ -47,21 +45,11 @@ async def hooked(tmp_path: Path, fake: FakeBotApi) -> AsyncIterator[Hooked]:
     settings = make_settings(
         tmp_path, fake, telegram_webhook_url=HOOK, telegram_webhook_secret=SECRET
     )
-    world = seed(build(settings))
-    adapter = telegram_app.configure(world.rt)
-    assert adapter is not None
-    app = make_app(world.rt, {"telegram": adapter.describe()})
-    adapter.add_routes(app)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    await adapter.start()
-    async with aiohttp.ClientSession() as session:
-        yield Hooked(world, adapter, f"http://127.0.0.1:{port}/telegram/webhook", session)
-    await adapter.stop()
-    await runner.cleanup()
+    async with (
+        webhook_server(settings) as (world, adapter, url),
+        aiohttp.ClientSession() as session,
+    ):
+        yield Hooked(world, adapter, url, session)
 
 
 @pytest.mark.asyncio

@@ -17,14 +17,11 @@ from aiohttp import web
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
-from adapters.runtime import build
-from adapters.server import make_app
 from adapters.slack.app import SlackAdapter
 from adapters.slack.app import configure as configure_slack
-from adapters.telegram import app as telegram_app
 from tests.slack.conftest import HttpSlack, make_world
 from tests.slack.fake_slack import FakeSlack
-from tests.telegram.conftest import SECRET, TOKEN, make_settings, seed
+from tests.telegram.conftest import SECRET, TOKEN, make_settings, webhook_server
 from tests.telegram.fake_api import FakeBotApi
 from tests.telegram.test_webhook import HOOK, Hooked
 
@@ -83,19 +80,8 @@ async def hooked(tmp_path: Path, telegram_fake: FakeBotApi) -> AsyncIterator[Hoo
     settings = make_settings(
         tmp_path, telegram_fake, telegram_webhook_url=HOOK, telegram_webhook_secret=SECRET
     )
-    world = seed(build(settings))
-    adapter = telegram_app.configure(world.rt)
-    assert adapter is not None
-    app = make_app(world.rt, {"telegram": adapter.describe()})
-    adapter.add_routes(app)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    await adapter.start()
-    async with aiohttp.ClientSession() as session:
-        yield Hooked(world, adapter, f"http://127.0.0.1:{port}/telegram/webhook", session)
-    await adapter.stop()
-    await runner.cleanup()
-    world.rt.engine.dispose()
+    async with (
+        webhook_server(settings) as (world, adapter, url),
+        aiohttp.ClientSession() as session,
+    ):
+        yield Hooked(world, adapter, url, session)
