@@ -26,7 +26,6 @@ from rich.console import Console
 from adapters.api import IncidentApi
 from adapters.console import ConsoleChat
 from adapters.runtime import Runtime, build
-from adapters.slack.app import SlackAdapter, configure
 from bot.config import Settings
 from bot.models import Discipline
 from bot.texts import Translator
@@ -36,7 +35,7 @@ from tests.faults.conftest import OwnPostgres
 from tests.faults.helpers import make_setup
 from tests.pg import fresh_database
 from tests.slack import payloads
-from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET
+from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, slack_http
 from tests.slack.fake_slack import TEAM, FakeSlack
 
 TR = Translator("nl")
@@ -103,16 +102,8 @@ async def slack(
     rt.index.load()
     fake_slack.add_user("UANNA", "Anna")
     fake_slack.add_user("UBART", "Bart")
-    adapter = configure(rt)
-    assert isinstance(adapter, SlackAdapter)
-    app = web.Application()
-    adapter.add_routes(app)
-    client: TestClient[Any, Any] = TestClient(TestServer(app))
-    await client.start_server()
-    await adapter.start()
-    yield SlackOnPostgres(rt, fake_slack, client)
-    await adapter.stop()
-    await client.close()
+    async with slack_http(rt) as client:
+        yield SlackOnPostgres(rt, fake_slack, client)
     rt.engine.dispose()
 
 

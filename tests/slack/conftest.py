@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,19 +122,28 @@ class HttpSlack:
         return await self.post(payloads.as_form(payload), "application/x-www-form-urlencoded")
 
 
-@pytest_asyncio.fixture
-async def http_slack(tmp_path: Path, fake: FakeSlack) -> AsyncIterator[HttpSlack]:
-    world = make_world(tmp_path, fake, socket_mode=False)
-    adapter = configure(world.rt)
+@asynccontextmanager
+async def slack_http(rt: Runtime) -> AsyncIterator[TestClient[Any, Any]]:
+    """Slack in HTTP mode for `rt`: the real Bolt app's routes behind a test server."""
+    adapter = configure(rt)
     assert isinstance(adapter, SlackAdapter)
     app = web.Application()
     adapter.add_routes(app)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
     await adapter.start()
-    yield HttpSlack(client, fake, world)
-    await adapter.stop()
-    await client.close()
+    try:
+        yield client
+    finally:
+        await adapter.stop()
+        await client.close()
+
+
+@pytest_asyncio.fixture
+async def http_slack(tmp_path: Path, fake: FakeSlack) -> AsyncIterator[HttpSlack]:
+    world = make_world(tmp_path, fake, socket_mode=False)
+    async with slack_http(world.rt) as client:
+        yield HttpSlack(client, fake, world)
 
 
 @dataclass

@@ -9,17 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest_asyncio
-from aiohttp import web
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
-from adapters.slack.app import SlackAdapter
-from adapters.slack.app import configure as configure_slack
-from tests.slack.conftest import HttpSlack, make_world
+from tests.slack.conftest import HttpSlack, make_world, slack_http
 from tests.slack.fake_slack import FakeSlack
 from tests.telegram.conftest import SECRET, TOKEN, make_settings, webhook_server
 from tests.telegram.fake_api import FakeBotApi
@@ -51,18 +47,8 @@ async def slack_fake() -> AsyncIterator[FakeSlack]:
 async def slack(tmp_path: Path, slack_fake: FakeSlack) -> AsyncIterator[HttpSlack]:
     """Slack in HTTP mode: signed POSTs to /slack/events reach the real Bolt app."""
     world = make_world(tmp_path / "slack", slack_fake, socket_mode=False)
-    adapter = configure_slack(world.rt)
-    assert isinstance(adapter, SlackAdapter)
-    app = web.Application()
-    adapter.add_routes(app)
-    from aiohttp.test_utils import TestClient, TestServer
-
-    client: TestClient[Any, Any] = TestClient(TestServer(app))
-    await client.start_server()
-    await adapter.start()
-    yield HttpSlack(client, slack_fake, world)
-    await adapter.stop()
-    await client.close()
+    async with slack_http(world.rt) as client:
+        yield HttpSlack(client, slack_fake, world)
     world.rt.engine.dispose()
 
 
