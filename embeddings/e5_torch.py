@@ -329,7 +329,8 @@ def _build_network(file: E5File, matmul_dtype: str) -> Any:
     """Build the encoder as a torch module holding the file's weights.
 
     Matrix products (the linear layers and attention) run in `matmul_dtype`, "float32" or
-    "bfloat16"; the residual stream, LayerNorms, GELU and pooling always stay in float32.
+    "bfloat16", as does the GELU between the two feed-forward products (it feeds the second
+    one anyway); the residual stream, LayerNorms and pooling always stay in float32.
     """
     import torch
     from torch import nn
@@ -380,8 +381,10 @@ def _build_network(file: E5File, matmul_dtype: str) -> Any:
             ctx = functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
             ctx = ctx.transpose(1, 2).reshape(batch, length, hidden)
             x = self.attn_norm(x + self.attn_out(ctx).float())
-            mid = functional.gelu(self.ffn_in(x.to(low)).float())  # exact (erf) GELU
-            out: torch.Tensor = self.out_norm(x + self.ffn_out(mid.to(low)).float())
+            # Exact (erf) GELU, in the matrix products' dtype: its output feeds one anyway,
+            # and the widest activation (4H) then needs no round trip through float32.
+            mid = functional.gelu(self.ffn_in(x.to(low)))
+            out: torch.Tensor = self.out_norm(x + self.ffn_out(mid).float())
             return out
 
     class Network(nn.Module):

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.ports import Encoder
-from embeddings.e5_torch import E5TorchEncoder
+from embeddings.e5_torch import E5TorchEncoder, bf16_is_fast
 
 FloatMatrix = npt.NDArray[np.float32]
 
@@ -104,7 +104,17 @@ class SentenceTransformerEncoder:
         *,
         name: str | None = None,
         batch_size: int = 32,
+        precision: str = "auto",
     ) -> None:
+        """Configure; loads nothing.
+
+        `precision` is "fp32", "bf16" (weights and activations in bfloat16: ~2.4x faster for
+        all-MiniLM-L6-v2 on this machine's AMX CPU, cosine to fp32 > 0.9999) or "auto": bf16
+        where the CPU multiplies bfloat16 in hardware, else fp32.
+        """
+        if precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16, not {precision!r}")
+        self.precision = precision
         if model is None:
             self._model_ref: str | Path = default_minilm_path()
             self.name = name or "minilm"
@@ -147,6 +157,10 @@ class SentenceTransformerEncoder:
                     device="cpu",
                     local_files_only=self.is_local,
                 )
+                if self.precision == "bf16" or (self.precision == "auto" and bf16_is_fast()):
+                    import torch
+
+                    self._model.to(torch.bfloat16)
                 # Renamed in sentence-transformers 6; the old name warns there.
                 get_dim = getattr(self._model, "get_embedding_dimension", None)
                 if get_dim is None:

@@ -81,3 +81,17 @@ def test_bundled_minilm_loads_offline_and_encodes() -> None:
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
     assert vectors[0] @ vectors[2] > vectors[1] @ vectors[2]
     assert encoder.encode_queries([]).shape == (0, 384)
+
+
+@pytest.mark.slow
+def test_minilm_in_bf16_matches_fp32() -> None:
+    texts = [TUNNEL, UNRELATED, "Smoke in the tunnel, evacuate"]
+    fast = SentenceTransformerEncoder(precision="bf16").encode_passages(texts)
+    exact = SentenceTransformerEncoder(precision="fp32").encode_passages(texts)
+    assert fast.dtype == np.float32
+    assert (fast * exact).sum(axis=1).min() > 0.999
+
+
+def test_minilm_rejects_an_unknown_precision() -> None:
+    with pytest.raises(ValueError, match="precision"):
+        SentenceTransformerEncoder(precision="int8")
