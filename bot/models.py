@@ -209,6 +209,28 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """What ranking needs of a lesson a viewer may see: no texts, so a search can weigh
+    a thousand candidates and load the full lessons of only those it shows.
+
+    `org_id` is None when the lesson is anonymous, as in `Lesson`.
+    """
+
+    reflection_id: int
+    language: str
+    org_id: int | None
+    discipline: Discipline
+
+
+@dataclass(frozen=True)
+class ScoredCandidate:
+    """A candidate with its fused score (what `bot.ranking.arrange` orders)."""
+
+    lesson: Candidate
+    score: float
+
+
+@dataclass(frozen=True)
 class Kudos:
     id: int
     giver_id: int

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from bot.models import (
     AuditEntry,
+    Candidate,
     Conversation,
     Discipline,
     Feedback,
@@ -190,6 +191,15 @@ class Store(Protocol):
         """The lessons among `reflection_ids` that `viewer` may see, anonymised as needed.
 
         Drafts and hidden reflections are never returned. The filter runs in the query.
+        """
+        ...
+
+    def visible_candidates(
+        self, viewer: Member, reflection_ids: Sequence[int]
+    ) -> dict[int, Candidate]:
+        """What ranking needs of the lessons among `reflection_ids` that `viewer` may see.
+
+        The same filter and anonymisation as `visible_lessons`, without the texts.
         """
         ...
 

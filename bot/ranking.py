@@ -9,8 +9,9 @@ import heapq
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from bot.models import Hit
+from bot.models import Hit, ScoredCandidate
 from bot.ports import Ranking
 
 LEXICAL = "bm25"
@@ -202,13 +203,16 @@ def _threshold(
     return threshold, min(threshold, config.floors.get(method, threshold))
 
 
-def source_of(hit: Hit) -> str:
+H = TypeVar("H", Hit, ScoredCandidate)
+
+
+def source_of(hit: Hit | ScoredCandidate) -> str:
     """The key used to spread results over sources: organisation, or discipline if anonymous."""
     lesson = hit.lesson
     return f"org:{lesson.org_id}" if lesson.org_id is not None else f"anon:{lesson.discipline}"
 
 
-def arrange(hits: Sequence[Hit], viewer_org_id: int, config: RankingConfig) -> list[Hit]:
+def arrange(hits: Sequence[H], viewer_org_id: int, config: RankingConfig) -> list[H]:
     """Order hits: by score, the viewer's own organisation's weighed down a little, and
     each further lesson of one source a little less again (spread over organisations).
 
@@ -216,7 +220,7 @@ def arrange(hits: Sequence[Hit], viewer_org_id: int, config: RankingConfig) -> l
     entries are re-weighed when popped stale gives the same order in O(n log n).
     """
 
-    def weight(hit: Hit) -> float:
+    def weight(hit: H) -> float:
         own = hit.lesson.org_id == viewer_org_id
         return hit.score * (config.own_organisation_weight if own else 1.0)
 
@@ -224,7 +228,7 @@ def arrange(hits: Sequence[Hit], viewer_org_id: int, config: RankingConfig) -> l
     # (weighed score, then plain weight and id for ties; the source count it was weighed at)
     heap = [(-weight(h), -weight(h), h.lesson.reflection_id, 0, n) for n, h in enumerate(hits)]
     heapq.heapify(heap)
-    ordered: list[Hit] = []
+    ordered: list[H] = []
     while heap:
         _now, plain, rid, count, n = heapq.heappop(heap)
         source = source_of(hits[n])

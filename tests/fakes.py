@@ -16,6 +16,7 @@ from typing import Any
 from bot.errors import ServiceUnavailable
 from bot.models import (
     AuditEntry,
+    Candidate,
     Conversation,
     Discipline,
     Feedback,
@@ -354,6 +355,14 @@ class InMemoryStore:
             if r is not None and self._visible(r, viewer):
                 out[rid] = self._lesson(r)
         return out
+
+    def visible_candidates(
+        self, viewer: Member, reflection_ids: Sequence[int]
+    ) -> dict[int, Candidate]:
+        return {
+            rid: Candidate(rid, lesson.language, lesson.org_id, lesson.discipline)
+            for rid, lesson in self.visible_lessons(viewer, reflection_ids).items()
+        }
 
     def lessons_since(self, viewer: Member, since: datetime, limit: int = 50) -> list[Lesson]:
         found = [

@@ -7,7 +7,7 @@ from dataclasses import replace
 from bot.errors import InvalidInput
 from bot.handlers.context import Ctx
 from bot.language import detect_language
-from bot.models import Hit, Lesson, Member, Visibility
+from bot.models import Hit, Lesson, Member, ScoredCandidate, Visibility
 from bot.ports import SearchIndex, Store
 from bot.ranking import RankingConfig, arrange, fuse, relevant
 from bot.replies import Choice, LessonCard, Reply, Text
@@ -31,18 +31,27 @@ def search(
     """
     found = index.rankings(query, config.candidates)
     candidates = list(dict.fromkeys(rid for ranking in found.values() for rid, _ in ranking))
-    visible = store.visible_lessons(viewer, candidates)
+    # Ranking needs a few columns of each candidate (a thousand or more); the texts are
+    # loaded for the lessons shown only.
+    visible = store.visible_candidates(viewer, candidates)
     # Rank among what the viewer may see only: invisible lessons never take a place.
     rankings = {m: [(rid, s) for rid, s in r if rid in visible] for m, r in found.items()}
-    languages = {rid: lesson.language for rid, lesson in visible.items()}
+    languages = {rid: candidate.language for rid, candidate in visible.items()}
     language = detect_language(query)
     keep = relevant(rankings, config, languages, language)
     fused = fuse(rankings, config, languages, language)
     if keep:
         keep |= {rid for rid, _score in fused[: config.always_top]}
-    hits = [Hit(visible[rid], score) for rid, score in fused if rid in keep]
-    ordered = arrange(hits, viewer.org_id if own_org is None else own_org, config)
-    return ordered[: config.max_results]
+    scored = [ScoredCandidate(visible[rid], score) for rid, score in fused if rid in keep]
+    ordered = arrange(scored, viewer.org_id if own_org is None else own_org, config)
+    shown = ordered[: config.max_results]
+    # Same transaction, same filter: a lesson deleted in between is simply left out.
+    lessons = store.visible_lessons(viewer, [c.lesson.reflection_id for c in shown])
+    return [
+        Hit(lessons[c.lesson.reflection_id], c.score)
+        for c in shown
+        if c.lesson.reflection_id in lessons
+    ]
 
 
 def network_viewer(member: Member) -> Member:

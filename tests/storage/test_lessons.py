@@ -66,10 +66,21 @@ def test_visibility_matrix(store: SqlStore, world: World, visibility: Visibility
     for who in ("author", "colleague", "outsider"):
         viewer: Member = getattr(world, who)
         seen = store.visible_lessons(viewer, ids)
+        ranked = store.visible_candidates(viewer, ids)
         since = store.lessons_since(viewer, NOW - timedelta(days=1))
         expected = {finished.id} if who in MATRIX[visibility] else set()
         assert set(seen) == expected, who
+        assert set(ranked) == expected, who
         assert {lesson.reflection_id for lesson in since} == expected, who
+        for rid, candidate in ranked.items():  # what ranking sees is what the card shows
+            lesson = seen[rid]
+            assert (candidate.org_id, candidate.discipline, candidate.language) == (
+                lesson.org_id,
+                lesson.discipline,
+                lesson.language,
+            )
+        if visibility == Visibility.ANONIEM and ranked:
+            assert ranked[finished.id].org_id is None
 
 
 def test_visibility_follows_the_viewers_organisation(store: SqlStore, world: World) -> None:
