@@ -8,6 +8,7 @@ traceback.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -34,6 +35,8 @@ from bot.handlers.ask import search
 from bot.handlers.privacy import member_data
 from bot.models import Discipline, Identity, IncidentKind, Member, PromptState, Role
 from bot.texts import Translator
+
+log = logging.getLogger(__name__)
 
 app = typer.Typer(
     help="Leerlus: learn together from incidents and exercises.", no_args_is_help=True
@@ -71,6 +74,10 @@ def runtime(*, log_to_stderr: bool = True) -> Iterator[Runtime]:
     except UserError as error:
         raise fail(Translator(settings.locale)(error.key, **error.params)) from None
     finally:
+        try:
+            rt.index.flush()  # what it holds is in the database too: this saves a catch-up
+        except Exception:
+            log.warning("writing the index files on exit failed", exc_info=True)
         rt.engine.dispose()
 
 

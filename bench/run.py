@@ -49,7 +49,7 @@ from bot.handlers.ask import search
 from bot.language import detect_language
 from bot.models import Member, NewReflection, Reflection, Visibility
 from bot.ports import Ranking
-from embeddings.index import _CODES, _OTHER, BM25, LessonIndex, content_hash
+from embeddings.index import _PART_NAMES, BM25, LessonIndex, content_hash, language_code
 from storage.tables import EmbeddingRow, ReflectionRow
 
 HERE = Path(__file__).resolve().parent
@@ -262,28 +262,25 @@ class BruteForce:
     by brute force in numpy (matmul + argpartition) over the same vectors, per language
     like the product. BM25, query encoding, translation and the core stay the same."""
 
-    def __init__(self, index: LessonIndex, parts: dict[str, list[tuple[Any, Any]]]) -> None:
+    def __init__(self, index: LessonIndex, parts: dict[str, dict[int, tuple[Any, Any]]]) -> None:
         self._index = index
         self._parts = parts
 
     def __enter__(self) -> BruteForce:
-        selectors = self._index._languages.selectors()
         for name, dense in self._index._dense.items():
-            pairs = list(zip(selectors, self._parts[name], strict=bool(selectors)))
-            by_selector = {id(sel): part for (_code, sel, _major), part in pairs}
-            if len(self._parts[name]) == 1:
-                by_selector[id(None)] = self._parts[name][0]
 
-            def exact(query: Any, k: int, selector: Any = None, found: Any = by_selector) -> Any:
-                ids, matrix = found[id(selector)]
+            def exact(query: Any, k: int, code: int, found: Any = self._parts[name]) -> Any:
+                if code not in found:
+                    return []
+                ids, matrix = found[code]
                 return exact_top(ids, matrix, query[0], k)
 
-            dense.search = exact  # type: ignore[method-assign]
+            dense.search_part = exact  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *_: object) -> None:
         for dense in self._index._dense.values():
-            del dense.search
+            del dense.search_part
 
 
 class Memo:
@@ -342,25 +339,29 @@ def measure(size: int, count: int) -> dict[str, Any]:
     rss_index = rss_mb() - rss_start
     result: dict[str, Any] = {"size": index.stats()[BM25], "policy": {}}
     for name, dense in index._dense.items():
-        result["policy"][name] = {"kind": dense.kind, "trained_for": dense.trained_for}
-        if dense.kind == "ivf":
-            result["policy"][name] |= {"nlist": dense.index.nlist, "nprobe": dense.index.nprobe}
+        for code, part in sorted(dense.parts.items()):
+            about = {"count": part.count, "kind": part.kind, "trained_for": part.trained_for}
+            if part.kind == "ivf":
+                about |= {"nlist": part.index.nlist, "nprobe": part.index.nprobe}
+            result["policy"][f"{name}.{code_name(code)}"] = about
 
     # the baseline's "build": the vectors from the database into numpy matrices
     with rt.engine.connect() as conn:
         language = dict(conn.exec_driver_sql("SELECT id, language FROM reflections").all())
     rss_before = rss_mb()
     started = time.perf_counter()
-    parts: dict[str, list[tuple[Any, Any]]] = {}
+    parts: dict[str, dict[int, tuple[Any, Any]]] = {}
     for name, dense in index._dense.items():
         pairs = list(rt.store.iter_embeddings(dense.model_id, batch=20_000))
         ids = np.fromiter((i for i, _ in pairs), dtype=np.int64, count=len(pairs))
         matrix = np.frombuffer(b"".join(v for _, v in pairs), dtype=np.float32)
         matrix = matrix.reshape(len(pairs), -1)
         del pairs
-        # Grouped like the index's language selectors (see embeddings.index._Languages).
-        codes = np.asarray([_CODES.get(language[int(i)], _OTHER) for i in ids])
-        parts[name] = [(ids[codes == c], matrix[codes == c]) for c in sorted(set(codes.tolist()))]
+        # Grouped like the index's parts (one per language, see embeddings.index).
+        codes = np.asarray([language_code(language[int(i)]) for i in ids])
+        parts[name] = {
+            c: (ids[codes == c], matrix[codes == c]) for c in sorted(set(codes.tolist()))
+        }
     numpy_build_s = time.perf_counter() - started
     rss_numpy = rss_mb() - rss_before
     baseline = BruteForce(index, parts)
@@ -401,7 +402,6 @@ def measure(size: int, count: int) -> dict[str, Any]:
 
     # where the time of one ask goes, and recall of the index against exact search
     encode_t, bm25_t, dense_t, numpy_t, recalls = [], [], [], [], []
-    selectors = index._languages.selectors() or [None]
     for n, q in enumerate(asked):
         encode_s = dense_s = exact_s = 0.0
         for name, dense in index._dense.items():
@@ -410,12 +410,9 @@ def measure(size: int, count: int) -> dict[str, Any]:
                 started = time.perf_counter()
                 dense.encoder.encoder.encode_queries([q])
                 encode_s += time.perf_counter() - started
-            for language, (ids, matrix) in zip(selectors, parts[name], strict=False):
+            for code, (ids, matrix) in parts[name].items():
                 started = time.perf_counter()
-                if language is None:
-                    got = dense.search(vector, config.candidates)
-                else:
-                    got = index.search_language(dense, vector, config.candidates, language)
+                got = dense.search_part(vector, config.candidates, code)
                 dense_s += time.perf_counter() - started
                 started = time.perf_counter()
                 exact = exact_top(ids, matrix, vector[0], config.candidates)
@@ -432,7 +429,7 @@ def measure(size: int, count: int) -> dict[str, Any]:
     for dense, memo in zip(index._dense.values(), memos, strict=True):
         dense.encoder = memo.encoder
 
-    # incremental adds: real encoders, persisted, then removed again
+    # incremental adds: real encoders, then removed again, then the files written
     sample = index_reflections(rt, 200)
     now = rt.bot.clock.now()
 
@@ -460,6 +457,8 @@ def measure(size: int, count: int) -> dict[str, Any]:
     batch = new_lessons(BATCH, "batch")
     add_batch_s = timed(index.add, batch)
     remove_s = timed(index.remove, [r.id for r in one + batch])
+    # Adds are searchable at once; the files follow at most every persist_interval s.
+    flush_s = timed(index.flush)
     for r in one + batch:
         rt.store.delete_reflection(r.id)
     # baseline add: encode, then append to the matrices
@@ -468,8 +467,9 @@ def measure(size: int, count: int) -> dict[str, Any]:
     def numpy_add(items: list[str]) -> None:
         for name, dense in index._dense.items():
             vectors = np.asarray(dense.encoder.encode_passages(items), dtype=np.float32)
-            ids, matrix = parts[name][0]
-            parts[name][0] = (
+            first = next(iter(parts[name]))
+            ids, matrix = parts[name][first]
+            parts[name][first] = (
                 np.concatenate([ids, ids[: len(items)]]),
                 np.vstack([matrix, vectors]),
             )
@@ -494,6 +494,7 @@ def measure(size: int, count: int) -> dict[str, Any]:
         "add_one_s": round(add_one_s, 3),
         "add_batch_s": round(add_batch_s, 3),
         "remove_s": round(remove_s, 3),
+        "flush_s": round(flush_s, 3),
         "add_one_numpy_s": round(numpy_add_one_s, 3),
         "add_batch_numpy_s": round(numpy_add_batch_s, 3),
         "rss_index_mb": round(rss_index),
@@ -567,6 +568,7 @@ def show(results: list[dict[str, Any]], console: Console) -> None:
         ("add 1 lesson: index / numpy", pair("add_one_s", "add_one_numpy_s", "s", "{:.3f}")),
         (f"add {BATCH}: index / numpy", pair("add_batch_s", "add_batch_numpy_s", "s", "{:.3f}")),
         ("remove 101", [f"{r['remove_s']:.3f} s" for r in results]),
+        ("write the changed files (flush)", [f"{r['flush_s']:.3f} s" for r in results]),
         ("RSS: index / numpy", pair("rss_index_mb", "rss_numpy_mb", "MB", "{:.0f}")),
         ("RSS of the process", [f"{r['rss_total_mb']} MB" for r in results]),
     ]
@@ -579,8 +581,13 @@ def _policy(r: dict[str, Any]) -> str:
     parts = []
     for name, p in r["policy"].items():
         extra = f" nlist={p['nlist']} nprobe={p['nprobe']}" if p["kind"] == "ivf" else ""
-        parts.append(f"{name}: {p['kind']}{extra}")
+        parts.append(f"{name} {p['count']:,}: {p['kind']}{extra}")
     return "; ".join(parts)
+
+
+def code_name(code: int) -> str:
+    """The name of a language part of the index (its file name's middle)."""
+    return _PART_NAMES[code]
 
 
 def main() -> None:

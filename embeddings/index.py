@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,15 @@ from embeddings.lexical import Bm25Ranking
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: IVF indexes for many lessons, "kind" and "trained_for"
+FORMAT_VERSION = 3  # 2: IVF indexes, "kind", "trained_for"; 3: a file per language, "synced_to"
 BM25 = "bm25"
 TRANSLATED = "~"  # suffix of the rankings of a question's glossary translation
 PAGE = 500  # reflections per store query
 NO_FILE = "no index file"
+# A file that missed at most this many lessons (or this share) is brought up to date on
+# load; beyond, it is rebuilt from the vectors stored in the database.
+PATCH_LIMIT = 1000
+PATCH_SHARE = 0.2
 
 FloatMatrix = npt.NDArray[np.float32]
 _faiss: Any = faiss  # for the parts of faiss that its type stubs lack
@@ -230,100 +235,166 @@ class _Dense:
         self.build(*self.all_vectors())
         return True
 
-    def search(self, query: FloatMatrix, k: int, selector: Any = None) -> Ranking:
-        """The `k` best, among the ids `selector` admits when one is given."""
+    def search(self, query: FloatMatrix, k: int) -> Ranking:
+        """The `k` best lessons for `query` (one row), best first."""
         if self.count == 0:
             return []
-        params = None if selector is None else _search_parameters(self.index, selector)
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(self.policy.search_threads)
         try:
-            scores, ids = self.index.search(query, min(k, self.count), params=params)
+            scores, ids = self.index.search(query, min(k, self.count))
         finally:
             faiss.omp_set_num_threads(threads)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
 
-def _search_parameters(index: Any, selector: Any) -> Any:
-    """Search parameters with a selector, of the type the wrapped index expects."""
-    inner = faiss.downcast_index(index.index) if hasattr(index, "id_map") else index
-    if isinstance(inner, faiss.IndexIVF):
-        # Every list: the lists nearest a question hold lessons of its own language, so a
-        # search for the other language's best found 5% of them at any nprobe up to half the
-        # lists (bench/run.py, 100k: recall@10 0.50). The selector is checked before any
-        # distance, so a minority language stays cheap (1 ms at 100k); the majority costs
-        # about an exact search (14 ms at 100k). One index per language would fix both.
-        return _faiss.SearchParametersIVF(sel=selector, nprobe=inner.nlist)
-    if isinstance(inner, faiss.IndexHNSW):
-        return _faiss.SearchParametersHNSW(sel=selector, efSearch=inner.hnsw.efSearch)
-    return _faiss.SearchParameters(sel=selector)
-
-
 # Languages searched one by one: multilingual e5 scores a lesson in the question's language
 # higher than an equally relevant one in the other, so with one search over all lessons a
 # Dutch lesson hardly ever reaches the candidates of an English question (bench/eval.py:
-# none in the top 300 of 14 English questions answered by Dutch lessons).
+# none in the top 300 of 14 English questions answered by Dutch lessons). Each language
+# has a faiss index of its own: IVF lists cluster by language, so one IVF index searched
+# with a language filter had to probe every list (bench/run.py at 100k: 14 ms per search,
+# recall@10 0.5 at nprobe 32 without probing all).
 SPLIT_LANGUAGES = ("nl", "en")
 _CODES = {language: code for code, language in enumerate(SPLIT_LANGUAGES, start=2)}
 _OTHER = 1  # a lesson in another language; 0: no lesson
+_PART_NAMES = {_OTHER: "other", **{code: language for language, code in _CODES.items()}}
 
 
-class _Languages:
-    """The language of every indexed lesson, and a faiss selector per language.
+def language_code(language: str | None) -> int:
+    """The part (see SPLIT_LANGUAGES) a lesson in `language` belongs to."""
+    return _CODES.get(language or "", _OTHER)
 
-    Kept as one code per id in a numpy array, so a selector (a bitmap over ids) is made in
-    milliseconds even for a million lessons.
+
+class _Encoded:
+    """One encoder's vectors: a `_Dense` index per language part, each sized by the policy.
+
+    Knows which part holds each lesson (a code per id in a numpy array: 1 MB per million
+    lessons), so a removal or an edit that changes a lesson's language touches one part.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, encoder: Encoder, model_id: str, policy: IndexPolicy) -> None:
+        self.encoder = encoder
+        self.model_id = model_id
+        self.policy = policy
+        self.parts: dict[int, _Dense] = {}
         self._codes = np.zeros(0, dtype=np.int8)
-        self._selectors: dict[int, tuple[Any, Any, bool]] | None = None
+        self.dirty: set[int] = set()  # parts changed since they were last written
 
-    def reset(self, languages: dict[int, str]) -> None:
-        self._codes = np.zeros(0, dtype=np.int8)
-        self.update(languages)
+    @property
+    def count(self) -> int:
+        return sum(part.count for part in self.parts.values())
 
-    def update(self, languages: dict[int, str]) -> None:
-        if not languages:
+    @property
+    def dim(self) -> int | None:
+        return next((int(p.index.d) for p in self.parts.values() if p.index is not None), None)
+
+    @property
+    def kind(self) -> str:
+        """The index type of the largest part (FLAT when empty): for reports."""
+        largest = max(self.parts.values(), key=lambda p: p.count, default=None)
+        return FLAT if largest is None else largest.kind
+
+    def ids(self) -> set[int]:
+        return {i for part in self.parts.values() for i in part.ids()}
+
+    def codes(self) -> list[int]:
+        """The codes of the parts that hold lessons, in order."""
+        return sorted(code for code, part in self.parts.items() if part.count)
+
+    def part(self, code: int) -> _Dense:
+        found = self.parts.get(code)
+        if found is None:
+            found = self.parts[code] = _Dense(self.encoder, self.model_id, policy=self.policy)
+        return found
+
+    def held_codes(self) -> npt.NDArray[np.int8]:
+        """The part of every lesson id (0: none), indexed by id."""
+        return self._codes
+
+    def code_of(self, reflection_id: int) -> int:
+        """The part holding a lesson (0: none)."""
+        codes = self._codes
+        return int(codes[reflection_id]) if 0 <= reflection_id < len(codes) else 0
+
+    def _set_codes(self, ids: npt.NDArray[np.int64], code: int) -> None:
+        if not len(ids):
             return
-        ids = np.fromiter(languages, dtype=np.int64, count=len(languages))
-        codes = np.fromiter(
-            (_CODES.get(language, _OTHER) for language in languages.values()),
-            dtype=np.int8,
-            count=len(languages),
-        )
         if int(ids.max()) >= len(self._codes):
             grown = np.zeros(max(int(ids.max()) + 1, 2 * len(self._codes)), dtype=np.int8)
             grown[: len(self._codes)] = self._codes
             self._codes = grown
-        self._codes[ids] = codes
-        self._selectors = None
+        self._codes[ids] = code
 
-    def remove(self, ids: Sequence[int]) -> None:
-        keys = np.asarray([i for i in ids if 0 <= i < len(self._codes)], dtype=np.int64)
-        if len(keys):
-            self._codes[keys] = 0
-            self._selectors = None
+    def clear(self) -> None:
+        self.parts = {}
+        self._codes = np.zeros(0, dtype=np.int8)
+        self.dirty = set()
 
-    def selectors(self) -> list[tuple[int, Any, bool]]:
-        """(language code, selector, whether it is the majority) per language present;
-        none when all lessons share one language."""
-        if self._selectors is None:
-            present = sorted(int(c) for c in np.unique(self._codes) if c)
-            total = int(np.count_nonzero(self._codes))
-            self._selectors = {}
-            if len(present) > 1:
-                for code in present:
-                    mask = self._codes == code
-                    bits = np.packbits(mask, bitorder="little")
-                    # The selector points into `bits`: keep both alive together.
-                    selector = faiss.IDSelectorBitmap(len(self._codes), faiss.swig_ptr(bits))
-                    self._selectors[code] = (selector, bits, 2 * int(mask.sum()) > total)
-        return [(code, sel, major) for code, (sel, _bits, major) in self._selectors.items()]
+    def build(
+        self, ids: npt.NDArray[np.int64], vectors: FloatMatrix, codes: npt.NDArray[Any]
+    ) -> None:
+        """Make every part anew (each of the type its size wants)."""
+        self.clear()
+        for code in sorted({int(c) for c in codes}):
+            mask = codes == code
+            self.part(code).build(ids[mask], vectors[mask])
+            self._set_codes(ids[mask], code)
+            self.dirty.add(code)
 
-    def code_of(self, reflection_id: int) -> int:
-        """The language code of an indexed lesson (0: none)."""
-        return int(self._codes[reflection_id]) if 0 <= reflection_id < len(self._codes) else 0
+    def adopt(self, code: int, index: Any, trained_for: int) -> None:
+        """Take a part's index read from disk."""
+        part = self.part(code)
+        part.loaded(index, trained_for)
+        self._set_codes(part.all_ids(), code)
+
+    def replace(self, ids: Sequence[int], vectors: FloatMatrix, codes: Sequence[int]) -> None:
+        """Add lessons, replacing the same ids wherever they are."""
+        self.remove(ids)
+        keys = np.asarray(ids, dtype=np.int64)
+        wanted = np.asarray(codes, dtype=np.int8)
+        for code in sorted({int(c) for c in wanted}):
+            mask = wanted == code
+            self.part(code).replace(keys[mask].tolist(), vectors[mask])
+            self._set_codes(keys[mask], code)
+            self.dirty.add(code)
+
+    def remove(self, ids: Sequence[int]) -> int:
+        """Remove lessons from the parts holding them; return how many were there."""
+        by_code: dict[int, list[int]] = {}
+        for i in ids:
+            code = self.code_of(int(i))
+            if code:
+                by_code.setdefault(code, []).append(int(i))
+        removed = 0
+        for code, keys in by_code.items():
+            removed += self.parts[code].remove(keys)
+            self._codes[np.asarray(keys, dtype=np.int64)] = 0
+            self.dirty.add(code)
+        return removed
+
+    def refit(self) -> None:
+        """Give every part the index type its size wants."""
+        for code, part in self.parts.items():
+            if part.refit():
+                self.dirty.add(code)
+
+    def search_part(self, vector: FloatMatrix, k: int, code: int) -> Ranking:
+        """The best `k` lessons of one language part."""
+        part = self.parts.get(code)
+        return [] if part is None else part.search(vector, k)
+
+
+def _write_atomically(path: Path, write: Callable[[str], object]) -> None:
+    """Write a file through a temporary one beside it and a rename: never half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 class LessonIndex:
@@ -333,6 +404,11 @@ class LessonIndex:
     and the lesson texts, and the encoders load their models on first encode. One lock
     serialises changes and searches, so one process may share an instance between
     threads; several processes each keep their own and call `refresh()`.
+
+    Changes are searchable at once; the files are written at most every
+    `persist_interval` seconds (and on `flush()`), since writing a million vectors takes
+    seconds. Files that missed changes are brought up to date on load from the store's
+    change log, with the vectors stored in the database (see `_read`).
     """
 
     def __init__(
@@ -343,6 +419,7 @@ class LessonIndex:
         *,
         batch_size: int = 64,
         refresh_interval: float | None = None,
+        persist_interval: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
         policy: IndexPolicy | None = None,
     ) -> None:
@@ -353,16 +430,17 @@ class LessonIndex:
         self._lock = threading.RLock()
         self.policy = policy or IndexPolicy()
         self._dense = {
-            e.name: _Dense(e, model_id_of(e), policy=self.policy) for e in self._encoders
+            e.name: _Encoded(e, model_id_of(e), policy=self.policy) for e in self._encoders
         }
         self._bm25 = Bm25Ranking()
         self._loaded = False
-        self._languages = _Languages()
         self._glossary: Glossary = bundled()
         # Keeping in step with other processes (see `refresh()`); `refresh_interval` set
         # means a search first refreshes an index that was not refreshed for that long.
         self.refresh_interval = refresh_interval
+        self.persist_interval = persist_interval
         self._monotonic = monotonic
+        self._persisted_at = -math.inf
         self._sync = _SyncState()
 
     @property
@@ -390,27 +468,45 @@ class LessonIndex:
             self._start_sync()
             return self._load(rebuild=True, progress=progress)
 
+    def flush(self) -> None:
+        """Write the changed index files now (on shutdown; a no-op when nothing changed)."""
+        with self._lock:
+            if self._loaded:
+                self._persist_all()
+
     def _load(self, *, rebuild: bool, progress: ProgressFn | None) -> int:
         # A failure half-way (an encoder error) leaves partial indexes: load again next time.
         self._loaded = False
         reflections = list(self._iter_searchable())
         self._bm25.clear()
         self._bm25.add((r.id, r.search_text(), r.language) for r in reflections)
-        self._languages.reset({r.id: r.language for r in reflections})
-        wanted = {r.id for r in reflections}
+        wanted = {r.id: language_code(r.language) for r in reflections}
         total = len(reflections) * max(1, len(self._dense))
         done, reported = 0, -1
         for dense in self._dense.values():
             if not rebuild:
-                reason = self._read(dense, wanted)
+                reason, stale = self._read(dense, wanted)
                 if reason is None:
+                    if stale:
+                        by_id = {r.id: r for r in reflections}
+                        log.info(
+                            "%s index: %s lessons changed since written",
+                            dense.encoder.name,
+                            len(stale),
+                        )
+                        dense.remove(sorted(stale))
+                        self._add_to(
+                            dense, [by_id[i] for i in sorted(stale) if i in by_id], save_all=False
+                        )
+                        dense.refit()
+                        self._persist(dense)
                     done += len(reflections)
                     continue
                 # A first start has no file yet: only other reasons deserve a warning.
                 level = logging.INFO if reason == NO_FILE else logging.WARNING
                 log.log(level, "rebuilding the %s index: %s", dense.encoder.name, reason)
-            dense.index = None
-            # All vectors first, then one index of the type their number wants.
+            dense.clear()
+            # All vectors first, then one index per language of the type their number wants.
             matrix: FloatMatrix | None = None
             for start in range(0, len(reflections), self._batch_size):
                 batch = reflections[start : start + self._batch_size]
@@ -424,10 +520,15 @@ class LessonIndex:
                     progress(done, total)
                     reported = done
             if matrix is not None:
-                dense.build(np.fromiter((r.id for r in reflections), np.int64), matrix)
+                ids = np.fromiter((r.id for r in reflections), np.int64, count=len(reflections))
+                codes = np.fromiter(
+                    (wanted[r.id] for r in reflections), np.int8, count=len(reflections)
+                )
+                dense.build(ids, matrix, codes)
             self._persist(dense)
         if progress is not None and reported != total:
             progress(total, total)
+        self._persisted_at = self._monotonic()
         self._loaded = True
         return len(reflections)
 
@@ -439,80 +540,143 @@ class LessonIndex:
                 return
             after_id = page[-1].id
 
-    def _paths(self, dense: _Dense) -> tuple[Path, Path]:
-        base = self._dir / f"{dense.encoder.name}.faiss"
-        return base, base.with_suffix(".json")
+    def _meta_path(self, dense: _Encoded) -> Path:
+        """The sidecar: model, dimension, sync marker and the parts of an encoder's files."""
+        return self._dir / f"{dense.encoder.name}.json"
 
-    def _read(self, dense: _Dense, wanted: set[int]) -> str | None:
-        """Load `dense` from its files; return why it must be rebuilt, or None."""
-        path, meta_path = self._paths(dense)
-        if not path.exists() or not meta_path.exists():
-            return NO_FILE
+    def _part_path(self, dense: _Encoded, code: int) -> Path:
+        return self._dir / f"{dense.encoder.name}.{_PART_NAMES[code]}.faiss"
+
+    def _read(self, dense: _Encoded, wanted: dict[int, int]) -> tuple[str | None, set[int]]:
+        """Load `dense` from its files: (why it must be rebuilt, or None; ids to redo).
+
+        The ids to redo are the lessons whose part in the file is not the one the store
+        wants (added, removed, or changed language since the file was written) and those
+        the change log names since then (edited texts). Too many of them, or a change log
+        that no longer reaches back to the file, mean a rebuild from the stored vectors.
+        """
+        meta_path = self._meta_path(dense)
+        if not meta_path.exists():
+            return NO_FILE, set()
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            index = faiss.read_index(str(path))
-        except Exception as error:  # faiss raises RuntimeError; JSON/OS errors too
-            return f"unreadable index file ({error.__class__.__name__})"
-        if meta.get("format") != FORMAT_VERSION:
-            return "old file format"
+        except (OSError, ValueError) as error:
+            return f"unreadable sidecar ({error.__class__.__name__})", set()
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+            return "old file format", set()
         if meta.get("model_id") != dense.model_id:
-            return f"made by {meta.get('model_id')!r}, not {dense.model_id!r}"
-        kind = IVF if isinstance(index, faiss.IndexIVFFlat) else FLAT
-        if kind == FLAT and not isinstance(index, faiss.IndexIDMap2):
-            return "unexpected index type"
-        if index.d != meta.get("dim") or meta.get("kind") != kind:
-            return "unexpected index type"
-        if index.ntotal != meta.get("count"):
-            return "index file and sidecar disagree"
-        dense.loaded(index, int(meta.get("trained_for", 0)))
-        if dense.ids() != wanted:
-            dense.index = None
-            return f"holds {index.ntotal} lessons, the database {len(wanted)} searchable"
-        misfit = self.policy.fits(dense)
-        if misfit is not None:
-            dense.index = None
-            return misfit
-        return None
+            return f"made by {meta.get('model_id')!r}, not {dense.model_id!r}", set()
+        dense.clear()
+        for name, part_meta in dict(meta.get("parts") or {}).items():
+            code = next((c for c, n in _PART_NAMES.items() if n == name), None)
+            path = self._part_path(dense, code) if code is not None else None
+            if code is None or path is None or not path.exists():
+                dense.clear()
+                return f"no file for the {name} part", set()
+            try:
+                index = faiss.read_index(str(path))
+            except Exception as error:  # faiss raises RuntimeError for damaged files
+                dense.clear()
+                return f"unreadable index file ({error.__class__.__name__})", set()
+            kind = IVF if isinstance(index, faiss.IndexIVFFlat) else FLAT
+            if (kind == FLAT and not isinstance(index, faiss.IndexIDMap2)) or index.d != meta.get(
+                "dim"
+            ):
+                dense.clear()
+                return "unexpected index type", set()
+            dense.adopt(code, index, int(dict(part_meta).get("trained_for", 0)))
+        for part in dense.parts.values():
+            misfit = self.policy.fits(part)
+            if misfit is not None:
+                dense.clear()
+                return misfit, set()
+        touched = self._changed_since(int(meta.get("synced_to", -1)))
+        if touched is None:
+            dense.clear()
+            return "older than the change log reaches back", set()
+        stale = {i for i in touched if i in wanted or dense.code_of(i)}
+        # Lessons whose part differs between the file and the store (0: in neither).
+        want_ids = np.fromiter(wanted, dtype=np.int64, count=len(wanted))
+        want_codes = np.fromiter(wanted.values(), dtype=np.int8, count=len(wanted))
+        held = dense.held_codes()
+        size = max(len(held), int(want_ids.max()) + 1 if len(want_ids) else 0)
+        expected = np.zeros(size, dtype=np.int8)
+        expected[want_ids] = want_codes
+        actual = np.zeros(size, dtype=np.int8)
+        actual[: len(held)] = held
+        stale.update(int(i) for i in np.flatnonzero(expected != actual))
+        if len(stale) > max(PATCH_LIMIT, PATCH_SHARE * len(wanted)):
+            dense.clear()
+            return f"{len(stale)} of {len(wanted)} lessons changed since it was written", set()
+        return None, stale
 
-    def _persist(self, dense: _Dense) -> None:
-        """Write the faiss file and its sidecar atomically (temp file, then rename)."""
-        if dense.index is None:
-            dense.build(np.zeros(0, np.int64), np.zeros((0, dense.encoder.dim), np.float32))
-        path, meta_path = self._paths(dense)
+    def _changed_since(self, synced_to: int) -> set[int] | None:
+        """Lessons the change log names after entry `synced_to`; None if it no longer
+        reaches back that far (pruned, or another database)."""
+        if synced_to < 0:
+            return None
+        first = self._store.index_changes(max(synced_to - 1, 0), limit=1)
+        # Entry `synced_to` itself still there (or, from 0, the log's first entry).
+        if first and first[0][0] != max(synced_to, 1):
+            return None
+        if not first and synced_to > 0:
+            return None
+        touched: set[int] = set()
+        after = synced_to
+        while True:
+            rows = self._store.index_changes(after, limit=CHANGES_PAGE)
+            touched.update(reflection_id for _change, reflection_id in rows)
+            if len(rows) < CHANGES_PAGE:
+                return touched
+            after = rows[-1][0]
+
+    def _persist(self, dense: _Encoded) -> None:
+        """Write the changed part files and then the sidecar, each atomically."""
         self._dir.mkdir(parents=True, exist_ok=True)
+        dim = dense.dim if dense.dim is not None else dense.encoder.dim
+        for code in sorted(dense.dirty):
+            part = dense.parts.get(code)
+            if part is not None and part.count:
+                _write_atomically(
+                    self._part_path(dense, code), partial(faiss.write_index, part.index)
+                )
+        sync = self._sync
+        parts = {
+            _PART_NAMES[code]: {
+                "count": part.count,
+                "kind": part.kind,
+                "trained_for": part.trained_for,
+            }
+            for code, part in sorted(dense.parts.items())
+            if part.count
+        }
         meta = {
             "format": FORMAT_VERSION,
             "model_id": dense.model_id,
-            "dim": int(dense.index.d),
-            "count": dense.count,
-            "kind": dense.kind,
-            "trained_for": dense.trained_for,
+            "dim": int(dim),
+            # The files hold at least every change up to this change-log entry.
+            "synced_to": min([*sync.gaps, sync.marker + 1]) - 1,
+            "parts": parts,
         }
-        # A reader who sees the new faiss file with the old sidecar finds the counts
-        # disagree and rebuilds; it never trusts a half-written file.
-        fd, tmp = tempfile.mkstemp(dir=self._dir, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            faiss.write_index(dense.index, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        fd, tmp = tempfile.mkstemp(dir=self._dir, prefix=f".{meta_path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(meta, out)
-        os.replace(tmp, meta_path)
+        meta_path = self._meta_path(dense)
+        _write_atomically(
+            meta_path, lambda tmp: Path(tmp).write_text(json.dumps(meta), encoding="utf-8")
+        )
+        dense.dirty.clear()
+        for code, name in _PART_NAMES.items():  # parts emptied since: their files go
+            if name not in parts:
+                self._part_path(dense, code).unlink(missing_ok=True)
 
     # vectors
 
     def _vectors_for(
-        self, dense: _Dense, reflections: Sequence[Reflection]
+        self, dense: _Encoded, reflections: Sequence[Reflection]
     ) -> tuple[FloatMatrix, list[bool]]:
         """Return one vector per reflection, reusing stored ones; mark which were encoded."""
         texts = [r.search_text() for r in reflections]
         hashes = [content_hash(dense.model_id, t) for t in texts]
         found = self._store.embeddings_by_hash(dense.model_id, sorted(set(hashes)))
-        dim = None if dense.index is None else int(dense.index.d)
+        dim = dense.dim
         if dim is None and found:
             dim = len(next(iter(found.values()))) // 4
         rows: list[FloatMatrix | None] = []
@@ -538,7 +702,7 @@ class LessonIndex:
 
     def _save(
         self,
-        dense: _Dense,
+        dense: _Encoded,
         reflections: Sequence[Reflection],
         vectors: FloatMatrix,
         which: Sequence[bool],
@@ -562,32 +726,37 @@ class LessonIndex:
             self.load()
             unique = {r.id: r for r in reflections}
             self._sync.applied(unique.values())
-            removed = self._remove([i for i, r in unique.items() if not _searchable(r)])
-            added = self._add([r for r in unique.values() if _searchable(r)], save_all=True)
-            if removed or added:
-                self._persist_all()
+            self._remove([i for i, r in unique.items() if not _searchable(r)])
+            self._add([r for r in unique.values() if _searchable(r)], save_all=True)
+            self._persist_due()
 
     def _add(self, reflections: Sequence[Reflection], *, save_all: bool) -> bool:
         """Add to every index without persisting; `save_all` stores reused vectors too."""
         if not reflections:
             return False
         for dense in self._dense.values():
-            for start in range(0, len(reflections), self._batch_size):
-                batch = reflections[start : start + self._batch_size]
-                vectors, fresh = self._vectors_for(dense, batch)
-                self._save(dense, batch, vectors, [True] * len(batch) if save_all else fresh)
-                dense.replace([r.id for r in batch], vectors)
+            self._add_to(dense, reflections, save_all=save_all)
         self._bm25.add((r.id, r.search_text(), r.language) for r in reflections)
-        self._languages.update({r.id: r.language for r in reflections})
         return True
+
+    def _add_to(
+        self, dense: _Encoded, reflections: Sequence[Reflection], *, save_all: bool
+    ) -> None:
+        for start in range(0, len(reflections), self._batch_size):
+            batch = reflections[start : start + self._batch_size]
+            vectors, fresh = self._vectors_for(dense, batch)
+            self._save(dense, batch, vectors, [True] * len(batch) if save_all else fresh)
+            dense.replace(
+                [r.id for r in batch], vectors, [language_code(r.language) for r in batch]
+            )
 
     def remove(self, reflection_ids: Sequence[int]) -> None:
         """Forget reflections in every index; unknown ids are ignored."""
         with self._lock:
             self.load()
             self._sync.applied(int(i) for i in reflection_ids)
-            if self._remove([int(i) for i in reflection_ids]):
-                self._persist_all()
+            self._remove([int(i) for i in reflection_ids])
+            self._persist_due()
 
     def _remove(self, ids: Sequence[int]) -> bool:
         """Remove from every index without persisting; return whether anything was there."""
@@ -596,14 +765,22 @@ class LessonIndex:
         known = self._bm25.ids()
         changed = any(i in known for i in ids)
         self._bm25.remove(ids)
-        self._languages.remove(ids)
         for dense in self._dense.values():
             changed = dense.remove(ids) > 0 or changed
         return changed
 
     def _persist_all(self) -> None:
+        """Write every encoder's changed parts (and its sidecar, with the sync marker)."""
         for dense in self._dense.values():
-            self._persist(dense)
+            if dense.dirty:
+                self._persist(dense)
+        self._persisted_at = self._monotonic()
+
+    def _persist_due(self) -> None:
+        """Write the changed files if the last write is `persist_interval` old."""
+        due = self._monotonic() - self._persisted_at >= self.persist_interval
+        if due and any(d.dirty for d in self._dense.values()):
+            self._persist_all()
 
     def rankings(self, query: str, k: int) -> dict[str, Ranking]:
         """Return the top `k` reflection ids per method, best first.
@@ -637,32 +814,14 @@ class LessonIndex:
             result[BM25] = self._bm25.search(query, k, language)
             if translated:
                 result[BM25 + TRANSLATED] = self._bm25.search(translated, k, other)
-            selectors = self._languages.selectors()
             for key, vector in queries.items():
                 dense = self._dense[key.removesuffix(TRANSLATED)]
-                if not selectors:
-                    result[key] = dense.search(vector, k)
-                    continue
                 # The best `k` of each language, merged: see SPLIT_LANGUAGES.
                 merged = [
-                    hit
-                    for language in selectors
-                    for hit in self.search_language(dense, vector, k, language)
+                    hit for code in dense.codes() for hit in dense.search_part(vector, k, code)
                 ]
                 result[key] = sorted(merged, key=lambda hit: (-hit[1], hit[0]))
         return result
-
-    def search_language(
-        self, dense: _Dense, vector: FloatMatrix, k: int, language: tuple[int, Any, bool]
-    ) -> Ranking:
-        """The best `k` lessons of one language (as `_Languages.selectors()` gives it)."""
-        # Not an ordinary IVF search filtered afterwards, even for the majority language:
-        # IVF lists cluster by language, so the lists nearest a Dutch question hold Dutch
-        # lessons and an English question's best English lessons were missed (recall@10
-        # 0.0-0.9 at 100k). The filtered search probes every list (_search_parameters).
-        # One IVF index per language would make this cheap again.
-        _code, selector, _majority = language
-        return dense.search(vector, k, selector)
 
     def refresh(self) -> int:
         """Catch up with lessons other processes added, edited, hid or deleted; return how many.
@@ -690,9 +849,8 @@ class LessonIndex:
                 changed = self._apply_changes(now)
                 if now - sync.checked_at >= CHECK_EVERY:
                     changed += self._check_count(now)
-            if changed:
-                self._persist_all()
             self._sync.refreshed_at = now
+            self._persist_due()
             return changed
 
     def _refresh_if_due(self) -> None:

@@ -17,6 +17,10 @@ def ids(ranking: list[tuple[int, float]]) -> list[int]:
     return [i for i, _ in ranking]
 
 
+# The fake lessons are all Dutch by their language field: one file, the Dutch part's.
+PART = "fake.nl.faiss"
+
+
 def test_add_then_rank_by_both_methods(store: FakeStore, encoder: FakeEncoder, make_index) -> None:
     index = make_index(store, encoder)
     added = [store.put(text) for text in LESSONS]
@@ -107,10 +111,10 @@ def test_persisted_index_is_loaded_without_encoding(
         "format": FORMAT_VERSION,
         "model_id": "fake/bow-v1",
         "dim": 64,
-        "count": 5,
-        "kind": "flat",
-        "trained_for": 0,
+        "synced_to": 5,  # the five lessons' change-log entries
+        "parts": {"nl": {"count": 5, "kind": "flat", "trained_for": 0}},
     }
+    assert sorted(p.name for p in (tmp_path / "index").glob("*.faiss")) == [PART]
 
     fresh = FakeEncoder()
     again = make_index(filled, fresh)
@@ -128,19 +132,19 @@ def rebuilt_by_store_only(filled: FakeStore, make_index) -> FakeEncoder:
 
 def test_rebuild_when_file_missing(filled: FakeStore, encoder: FakeEncoder, make_index, tmp_path):
     make_index(filled, encoder).load()
-    (tmp_path / "index" / "fake.faiss").unlink()
+    (tmp_path / "index" / PART).unlink()
     fresh = FakeEncoder()
     index = make_index(filled, fresh)
     index.load()
     # Rebuilt from the vectors in the database: nothing encoded again.
     assert fresh.calls == 0
     assert index.stats() == {"bm25": 5, "fake": 5}
-    assert (tmp_path / "index" / "fake.faiss").exists()
+    assert (tmp_path / "index" / PART).exists()
 
 
 def test_rebuild_when_file_corrupt(filled: FakeStore, encoder: FakeEncoder, make_index, tmp_path):
     make_index(filled, encoder).load()
-    (tmp_path / "index" / "fake.faiss").write_bytes(b"\x00garbage\xff" * 50)
+    (tmp_path / "index" / PART).write_bytes(b"\x00garbage\xff" * 50)
     index = make_index(filled, FakeEncoder())
     assert ids(index.rankings("radio basement repeater", 1)["fake"]) == [4]
     assert index.stats()["fake"] == 5
@@ -152,7 +156,7 @@ def test_rebuild_when_sidecar_corrupt(filled, encoder, make_index, tmp_path) -> 
     index = make_index(filled, FakeEncoder())
     index.load()
     assert index.stats()["fake"] == 5
-    assert json.loads((tmp_path / "index" / "fake.json").read_text())["count"] == 5
+    assert json.loads((tmp_path / "index" / "fake.json").read_text())["parts"]["nl"]["count"] == 5
 
 
 def test_rebuild_when_other_model(filled: FakeStore, encoder: FakeEncoder, make_index) -> None:
@@ -191,7 +195,8 @@ def test_rebuild_of_empty_store(store: FakeStore, encoder: FakeEncoder, make_ind
     seen: list[tuple[int, int]] = []
     assert make_index(store, encoder).rebuild(lambda d, t: seen.append((d, t))) == 0
     assert seen == [(0, 0)]
-    assert json.loads((tmp_path / "index" / "fake.json").read_text())["count"] == 0
+    assert json.loads((tmp_path / "index" / "fake.json").read_text())["parts"] == {}
+    assert not list((tmp_path / "index").glob("*.faiss"))
 
 
 def test_stored_vectors_reused_by_content_hash(
@@ -250,7 +255,7 @@ def test_different_dimension_from_encoder_is_an_error(store, make_index) -> None
 
 def test_rebuild_when_file_truncated(filled, encoder, make_index, tmp_path) -> None:
     make_index(filled, encoder).load()
-    path = tmp_path / "index" / "fake.faiss"
+    path = tmp_path / "index" / PART
     path.write_bytes(path.read_bytes()[:100])
     index = make_index(filled, FakeEncoder())
     index.load()
@@ -275,3 +280,92 @@ def test_threads_share_one_index(store: FakeStore, encoder: FakeEncoder, make_in
     again = make_index(store, FakeEncoder())
     again.load()
     assert again.stats() == {"bm25": 40, "fake": 40}  # the last write persisted them all
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_files_are_written_at_most_every_persist_interval(
+    filled: FakeStore, encoder: FakeEncoder, tmp_path: Path
+) -> None:
+    clock = Clock()
+    index = LessonIndex(filled, [encoder], tmp_path, persist_interval=60, monotonic=clock)  # type: ignore[arg-type]
+    index.load()
+    sidecar = tmp_path / "index" / "fake.json"
+    written = sidecar.read_text()
+    new = filled.put("Rookmelders in de kelder gaven vals alarm")
+    index.add([new])
+    assert ids(index.rankings("rookmelders kelder", 1)["fake"]) == [new.id]  # searchable at once
+    assert sidecar.read_text() == written  # but not written yet
+    clock.now = 61
+    index.add([filled.put("Nog een les over de kelder")])
+    meta = json.loads(sidecar.read_text())
+    assert meta["parts"]["nl"]["count"] == 7 and meta["synced_to"] >= 5
+    index.remove([new.id])
+    assert json.loads(sidecar.read_text())["parts"]["nl"]["count"] == 7
+    index.flush()
+    assert json.loads(sidecar.read_text())["parts"]["nl"]["count"] == 6
+
+
+def test_a_file_that_missed_changes_is_brought_up_to_date_from_the_change_log(
+    filled: FakeStore, encoder: FakeEncoder, tmp_path: Path
+) -> None:
+    clock = Clock()
+    first = LessonIndex(filled, [encoder], tmp_path, persist_interval=60, monotonic=clock)  # type: ignore[arg-type]
+    first.load()
+    # Changes the file never saw (the process was killed before it wrote them):
+    added = filled.put("Hoogwater: zandzakken te laat bij de dijk")
+    first.add([added])
+    edited = filled.change(2, lesson="Overstroming van de camping in de uiterwaarden")
+    first.add([edited])
+    filled.drop(1)
+    first.remove([1])
+    moved = filled.change(3, language="en")  # now in the English part
+    first.add([moved])
+
+    fresh = FakeEncoder()
+    again = LessonIndex(filled, [fresh], tmp_path)  # type: ignore[arg-type]
+    again.load()
+    assert fresh.encoded == []  # every vector came from the database, none encoded
+    assert again.stats() == {"bm25": 5, "fake": 5}
+    # (a dense ranking holds the best of each language: here one Dutch, one English)
+    assert ids(again.rankings("camping uiterwaarden overstroming", 1)["fake"])[0] == 2
+    assert ids(again.rankings("zandzakken dijk hoogwater", 1)["fake"])[0] == added.id
+    assert 1 not in ids(again.rankings("brand tunnel ventilatie", 10)["fake"])
+    dense = again._dense["fake"]
+    assert dense.code_of(3) != dense.code_of(4)  # lesson 3 moved to the English file
+    files = sorted(p.name for p in (tmp_path / "index").glob("*.faiss"))
+    assert files == ["fake.en.faiss", PART]  # and the patched state was written
+
+
+def test_a_file_older_than_the_change_log_is_rebuilt(
+    filled: FakeStore, encoder: FakeEncoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    LessonIndex(filled, [encoder], tmp_path).load()  # type: ignore[arg-type]
+    filled.change(2, lesson="Overstroming van de camping in de uiterwaarden")
+    filled.changes[:6] = [None] * 6  # pruned, entry 5 (the file's marker) among them
+    fresh = FakeEncoder()
+    again = LessonIndex(filled, [fresh], tmp_path)  # type: ignore[arg-type]
+    with caplog.at_level("WARNING", logger="embeddings.index"):
+        again.load()
+    assert any("change log" in r.getMessage() for r in caplog.records)
+    assert fresh.encoded == [filled.reflections[2].search_text()]  # the edited text only
+    assert ids(again.rankings("camping uiterwaarden overstroming", 1)["fake"])[0] == 2
+
+
+def test_a_file_that_missed_too_much_is_rebuilt(
+    store: FakeStore, encoder: FakeEncoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    LessonIndex(store, [encoder], tmp_path).load()  # type: ignore[arg-type]
+    for n in range(1200):  # more than PATCH_LIMIT, written without the index
+        store.put(f"les {n} over de brandweer")
+    again = LessonIndex(store, [encoder], tmp_path)  # type: ignore[arg-type]
+    with caplog.at_level("WARNING", logger="embeddings.index"):
+        again.load()
+    assert any("1200 of 1200 lessons changed" in r.getMessage() for r in caplog.records)
+    assert again.stats() == {"bm25": 1200, "fake": 1200}

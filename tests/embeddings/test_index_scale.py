@@ -14,7 +14,7 @@ import bm25s
 import numpy as np
 import pytest
 
-from embeddings.index import FLAT, IVF, IndexPolicy, LessonIndex, _Dense, _Languages
+from embeddings.index import FLAT, IVF, IndexPolicy, LessonIndex, _Dense, _Encoded, language_code
 from embeddings.lexical import Bm25Ranking, tokenize
 
 from .conftest import FakeEncoder, FakeStore
@@ -46,6 +46,14 @@ def fill(store: FakeStore, count: int) -> None:
 
 def ids(ranking: list[tuple[int, float]]) -> list[int]:
     return [i for i, _ in ranking]
+
+
+def dutch_part(tmp_path: Path) -> dict[str, object]:
+    """The sidecar's entry for the Dutch file (the fake lessons are all Dutch)."""
+    meta = json.loads((tmp_path / "index" / "fake.json").read_text())
+    assert set(meta["parts"]) == {"nl"}
+    part: dict[str, object] = meta["parts"]["nl"]
+    return part
 
 
 def clustered(count: int, dim: int, seed: int) -> np.ndarray:
@@ -99,8 +107,7 @@ def test_lessons_over_the_limit_get_an_ivf_index(
     fill(store, 200)
     index = LessonIndex(store, [encoder], tmp_path, policy=SMALL)  # type: ignore[arg-type]
     index.load()
-    meta = json.loads((tmp_path / "index" / "fake.json").read_text())
-    assert meta["kind"] == IVF and meta["count"] == 200 and meta["trained_for"] == 200
+    assert dutch_part(tmp_path) == {"kind": IVF, "count": 200, "trained_for": 200}
     exact = LessonIndex(store, [FakeEncoder()], tmp_path / "exact")  # type: ignore[arg-type]
     for n in (3, 50, 101):
         query = lesson_text(n)
@@ -163,7 +170,7 @@ def test_a_file_of_the_wrong_type_for_the_size_is_rebuilt(
     assert any("rebuilding the fake index" in r.getMessage() for r in caplog.records)
     assert again._dense["fake"].kind == kind
     assert again_encoder.encoded == []  # rebuilt from the stored vectors
-    assert json.loads((tmp_path / "index" / "fake.json").read_text())["kind"] == kind
+    assert dutch_part(tmp_path)["kind"] == kind
     assert again.stats() == {"bm25": 200, "fake": 200}
 
 
@@ -173,7 +180,7 @@ def test_growing_past_the_limit_migrates_and_shrinking_goes_back(
     fill(store, 40)
     index = LessonIndex(store, [encoder], tmp_path, policy=SMALL)  # type: ignore[arg-type]
     index.load()
-    dense = index._dense["fake"]
+    dense = index._dense["fake"].parts[language_code("nl")]
     assert dense.kind == FLAT
     before = dense.ids()
     extra = store.put("kettingbotsing mist viaduct gladheid")
@@ -192,7 +199,8 @@ def test_growing_past_the_limit_migrates_and_shrinking_goes_back(
         store.drop(i)
     index.remove(gone)
     assert dense.kind == FLAT and dense.count == 11
-    assert json.loads((tmp_path / "index" / "fake.json").read_text())["kind"] == FLAT
+    index.flush()
+    assert dutch_part(tmp_path)["kind"] == FLAT
 
 
 WORDS = [
@@ -261,17 +269,29 @@ def test_a_question_of_unknown_language_meets_stemmed_lessons() -> None:
     assert [i for i, _ in bm25.search("parkeergarage", 5, None)] == [1]
 
 
-def test_ivf_search_within_a_language_finds_what_exact_search_finds() -> None:
-    """A minority language lives in lists far from the other language's questions."""
+def test_each_language_has_its_own_index_and_finds_what_exact_search_finds() -> None:
+    """A minority language lives in clusters of its own: its own index keeps IVF cheap."""
     vectors = clustered(3000, 32, seed=3)
-    vectors[:200] = clustered(200, 32, seed=4)  # "Dutch": other clusters than the rest
+    vectors[:600] = clustered(600, 32, seed=4)  # "Dutch": other clusters than the rest
     keys = np.arange(1, 3001, dtype=np.int64)
-    languages = _Languages()
-    languages.reset({int(k): "nl" if k <= 200 else "en" for k in keys})
-    dense = _Dense(FakeEncoder(dim=32), "fake/bow-v1", policy=IndexPolicy(exact_limit=500))
-    dense.build(keys, vectors)
-    assert dense.kind == IVF
-    _code, dutch, _majority = languages.selectors()[0]  # codes sorted: "nl" before "en"
-    for query in clustered(20, 32, seed=5):  # questions near the majority's clusters
-        exact = keys[:200][np.argsort(-(vectors[:200] @ query))[:10]]
-        assert ids(dense.search(query[None, :], 10, dutch)) == exact.tolist()
+    codes = np.asarray([language_code("nl" if k <= 600 else "en") for k in keys], np.int8)
+    dense = _Encoded(FakeEncoder(dim=32), "fake/bow-v1", IndexPolicy(exact_limit=500))
+    dense.build(keys, vectors, codes)
+    nl, en = language_code("nl"), language_code("en")
+    assert dense.codes() == [nl, en]
+    assert dense.parts[nl].kind == IVF and dense.parts[en].kind == IVF
+    assert dense.parts[nl].count == 600 and dense.parts[en].count == 2400
+    for code, rows in ((nl, slice(0, 600)), (en, slice(600, 3000))):
+        recalls = []
+        for query in clustered(20, 32, seed=5):  # questions near the majority's clusters
+            exact = keys[rows][np.argsort(-(vectors[rows] @ query))[:10]]
+            found = ids(dense.search_part(query[None, :], 10, code))
+            assert set(found) <= set(keys[rows].tolist())
+            recalls.append(len(set(found) & set(exact.tolist())) / 10)
+        assert np.mean(recalls) >= 0.95, code
+    # An edit that changes a lesson's language moves it to the other index.
+    dense.replace([5], vectors[5:6], [en])
+    assert dense.code_of(5) == en and 5 not in dense.parts[nl].ids()
+    assert dense.parts[en].count == 2401 and dense.count == 3000
+    dense.remove([5, 2999])
+    assert dense.code_of(5) == 0 and dense.count == 2998

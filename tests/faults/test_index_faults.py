@@ -137,7 +137,14 @@ def random_bytes(faiss_file: Path, sidecar: Path) -> None:
 
 def sidecar_count(faiss_file: Path, sidecar: Path) -> None:
     meta = json.loads(sidecar.read_text())
-    sidecar.write_text(json.dumps({**meta, "count": meta["count"] - 1}))
+    meta["parts"]["nl"]["count"] -= 1
+    sidecar.write_text(json.dumps(meta))
+
+
+def sidecar_marker(faiss_file: Path, sidecar: Path) -> None:
+    """The sidecar of an older write (or of another database): the change log decides."""
+    meta = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**meta, "synced_to": 10_000}))
 
 
 def sidecar_model(faiss_file: Path, sidecar: Path) -> None:
@@ -158,16 +165,18 @@ DAMAGES: list[Damage] = [
     delete,
     truncate,
     random_bytes,
-    sidecar_count,
     sidecar_model,
     sidecar_garbage,
+    sidecar_marker,
     both_deleted,
 ]
+# Harmless: the lessons in the files are compared with the database's on load anyway.
+HARMLESS: list[Damage] = [sidecar_count]
 
 
 def damage_all(index_dir: Path, damage: Damage, names: list[str]) -> None:
-    for name in names:
-        damage(index_dir / f"{name}.faiss", index_dir / f"{name}.json")
+    for name in names:  # the Dutch file (most lessons) and the sidecar
+        damage(index_dir / f"{name}.nl.faiss", index_dir / f"{name}.json")
 
 
 @pytest.mark.parametrize("damage", DAMAGES, ids=lambda d: d.__name__)
@@ -185,7 +194,7 @@ def test_damaged_underneath_a_running_index(
     damage_all(tmp_path / "index", damage, names)
     # The running process searches its memory: the same answers as before the damage.
     assert_same(answers(running), seeded[1])
-    # The next change (a new lesson) writes whole, valid files again.
+    # The next change (a new lesson), once written, leaves whole, valid files again.
     with store.transaction():
         new = store.add_reflection(
             NewReflection(
@@ -199,6 +208,7 @@ def test_damaged_underneath_a_running_index(
             NOW,
         )
     running.add([new])
+    running.flush()  # on exit, or at most persist_interval after a change
     after = answers(running)
     assert any(new.id in {i for i, _ in r} for m in after.values() for r in m.values())
     # A restart loads those files as they are: no rebuild, the same answers.
@@ -238,3 +248,20 @@ def test_damaged_between_runs(
         third.load()
     assert not [r for r in caplog.records if "rebuilding" in r.getMessage()]
     assert_same(answers(third), before)
+
+
+@pytest.mark.parametrize("damage", HARMLESS, ids=lambda d: d.__name__)
+def test_a_wrong_count_in_the_sidecar_needs_no_rebuild(
+    damage: Damage,
+    seeded: tuple[Path, dict[str, dict[str, Ranking]]],
+    store: SqlStore,
+    encoders: list[Encoder],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    damage_all(tmp_path / "index", damage, [e.name for e in encoders])
+    with caplog.at_level(logging.INFO, logger="embeddings.index"):
+        again = LessonIndex(store, encoders, tmp_path)
+        again.load()
+    assert not [r for r in caplog.records if "rebuilding" in r.getMessage()]
+    assert_same(answers(again), seeded[1])

@@ -174,9 +174,14 @@ def restart_and_check(url: str, data_dir: Path, *, chat_flow: bool) -> State:
             "bm25": len(searchable),
             **dict.fromkeys(names, len(searchable)),
         }
-        for name in names:
-            stored = faiss.read_index(str(data_dir / "index" / f"{name}.faiss"))
-            assert {int(i) for i in faiss.vector_to_array(stored.id_map)} == searchable
+        for name in names:  # one file per language; loading brought them up to date
+            stored: set[int] = set()
+            for path in sorted((data_dir / "index").glob(f"{name}.*.faiss")):
+                part = faiss.read_index(str(path))
+                found = {int(i) for i in faiss.vector_to_array(part.id_map)}
+                assert not found & stored
+                stored |= found
+            assert stored == searchable
         assert orphans == 0
         return State(
             searchable,
