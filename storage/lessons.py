@@ -66,10 +66,21 @@ def searchable() -> ColumnElement[bool]:
     return and_(ReflectionRow.draft == false(), ReflectionRow.hidden == false())
 
 
-def visible_to(viewer: Member) -> ColumnElement[bool]:
-    """Return the condition for the reflections `viewer` may see."""
+def visible_to(viewer: Member, *, by_id: bool = False) -> ColumnElement[bool]:
+    """Return the condition for the reflections `viewer` may see.
+
+    `by_id`: for a query that also names the ids. The same condition, written so that
+    SQLite cannot serve it from ix_reflections_visible: without statistics its planner
+    took that index (draft = 0 AND hidden = 0 match almost every row) over the primary
+    key, and 1,400 search candidates cost 80 ms among 100,000 lessons instead of 10.
+    """
+    finished = (
+        and_(ReflectionRow.draft.is_not(true()), ReflectionRow.hidden.is_not(true()))
+        if by_id
+        else searchable()
+    )
     return and_(
-        searchable(),
+        finished,
         or_(
             ReflectionRow.visibility.in_([str(Visibility.NETWERK), str(Visibility.ANONIEM)]),
             and_(
@@ -85,7 +96,7 @@ def visible_to(viewer: Member) -> ColumnElement[bool]:
 
 
 def _lesson_query(
-    viewer: Member,
+    viewer: Member, *, by_id: bool = False
 ) -> Select[ReflectionRow, OrganisationRow, int, str, str, datetime]:
     # Author and incident as plain columns: loading them as entities would drag in
     # their relationships for nothing.
@@ -101,7 +112,7 @@ def _lesson_query(
         .join(OrganisationRow, OrganisationRow.id == ReflectionRow.org_id)
         .outerjoin(MemberRow, MemberRow.id == ReflectionRow.member_id)
         .outerjoin(IncidentRow, IncidentRow.id == ReflectionRow.incident_id)
-        .where(visible_to(viewer))
+        .where(visible_to(viewer, by_id=by_id))
     )
 
 
@@ -194,7 +205,7 @@ class LessonStore(PeopleStore):
         found: dict[int, Lesson] = {}
         with self._session() as s:
             for chunk in _chunks(ids):
-                query = _lesson_query(viewer).where(ReflectionRow.id.in_(chunk))
+                query = _lesson_query(viewer, by_id=True).where(ReflectionRow.id.in_(chunk))
                 for row, org_row, a_id, a_name, i_title, i_date in s.execute(query):
                     found[row.id] = convert.lesson(row, org_row, (a_id, a_name), (i_title, i_date))
         return found
@@ -216,7 +227,7 @@ class LessonStore(PeopleStore):
                         OrganisationRow.discipline,
                     )
                     .join(OrganisationRow, OrganisationRow.id == ReflectionRow.org_id)
-                    .where(visible_to(viewer), ReflectionRow.id.in_(chunk))
+                    .where(visible_to(viewer, by_id=True), ReflectionRow.id.in_(chunk))
                 )
                 for rid, language, visibility, org_id, discipline in s.execute(query):
                     anonymous = visibility == Visibility.ANONIEM
