@@ -7,7 +7,18 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, false, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -203,10 +214,13 @@ class LessonStore(PeopleStore):
         """The lessons among `reflection_ids` that `viewer` may see, anonymised as needed."""
         ids = sorted(set(reflection_ids))
         found: dict[int, Lesson] = {}
+        query = _lesson_query(viewer, by_id=True).where(
+            ReflectionRow.id.in_(bindparam("ids", expanding=True))
+        )
         with self._session() as s:
             for chunk in _chunks(ids):
-                query = _lesson_query(viewer, by_id=True).where(ReflectionRow.id.in_(chunk))
-                for row, org_row, a_id, a_name, i_title, i_date in s.execute(query):
+                rows = s.execute(query, {"ids": list(chunk)})
+                for row, org_row, a_id, a_name, i_title, i_date in rows:
                     found[row.id] = convert.lesson(row, org_row, (a_id, a_name), (i_title, i_date))
         return found
 
@@ -216,20 +230,26 @@ class LessonStore(PeopleStore):
         """What ranking needs of the visible lessons among `reflection_ids`: four columns."""
         ids = sorted(set(reflection_ids))
         found: dict[int, Candidate] = {}
+        # One statement for every chunk, its ids one expanding parameter: SQLAlchemy then
+        # neither builds nor coerces a thousand literals per search.
+        query = (
+            select(
+                ReflectionRow.id,
+                ReflectionRow.language,
+                ReflectionRow.visibility,
+                OrganisationRow.id,
+                OrganisationRow.discipline,
+            )
+            .join(OrganisationRow, OrganisationRow.id == ReflectionRow.org_id)
+            .where(
+                visible_to(viewer, by_id=True),
+                ReflectionRow.id.in_(bindparam("ids", expanding=True)),
+            )
+        )
         with self._session() as s:
             for chunk in _chunks(ids):
-                query = (
-                    select(
-                        ReflectionRow.id,
-                        ReflectionRow.language,
-                        ReflectionRow.visibility,
-                        OrganisationRow.id,
-                        OrganisationRow.discipline,
-                    )
-                    .join(OrganisationRow, OrganisationRow.id == ReflectionRow.org_id)
-                    .where(visible_to(viewer, by_id=True), ReflectionRow.id.in_(chunk))
-                )
-                for rid, language, visibility, org_id, discipline in s.execute(query):
+                rows = s.execute(query, {"ids": list(chunk)})
+                for rid, language, visibility, org_id, discipline in rows:
                     anonymous = visibility == Visibility.ANONIEM
                     found[rid] = Candidate(
                         rid, language, None if anonymous else org_id, Discipline(discipline)

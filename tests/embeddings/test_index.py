@@ -279,7 +279,7 @@ def test_threads_share_one_index(store: FakeStore, encoder: FakeEncoder, make_in
     assert index.stats() == {"bm25": 40, "fake": 40}
     again = make_index(store, FakeEncoder())
     again.load()
-    assert again.stats() == {"bm25": 40, "fake": 40}  # the last write persisted them all
+    assert again.stats() == {"bm25": 40, "fake": 40}  # from the files and the change log
 
 
 class Clock:
@@ -369,3 +369,40 @@ def test_a_file_that_missed_too_much_is_rebuilt(
         again.load()
     assert any("1200 of 1200 lessons changed" in r.getMessage() for r in caplog.records)
     assert again.stats() == {"bm25": 1200, "fake": 1200}
+
+
+class EnglishOnly(FakeEncoder):
+    """Reads English only, like MiniLM: a Dutch question reaches it translated too."""
+
+    languages = ("en",)
+
+    def __init__(self) -> None:
+        super().__init__(name="english", model_id="english/v1")
+        self.threads: set[str] = set()
+
+    def encode_queries(self, texts):  # type: ignore[no-untyped-def]
+        self.threads.add(threading.current_thread().name)
+        return super().encode_queries(texts)
+
+
+def test_each_encoder_reads_its_question_texts_in_one_call_and_remembers_them(
+    filled: FakeStore, encoder: FakeEncoder, tmp_path: Path
+) -> None:
+    english = EnglishOnly()
+    index = LessonIndex(filled, [encoder, english], tmp_path)  # type: ignore[list-item]
+    index.load()
+    encoder.encoded.clear(), english.encoded.clear()
+    calls = encoder.calls, english.calls
+    first = index.rankings("brand in de tunnel", 3)
+    # The Dutch question and its glossary translation, one call for the English reader.
+    assert encoder.encoded == ["brand in de tunnel"]
+    assert english.encoded[0] == "brand in de tunnel" and len(english.encoded) == 2
+    assert "fire" in english.encoded[1]
+    assert (encoder.calls, english.calls) == (calls[0] + 1, calls[1] + 1)
+    assert {"fake", "english", "english~"} <= first.keys()
+    # Two encoders: each in a worker thread of the index, side by side.
+    assert all(name.startswith("leerlus-query") for name in english.threads)
+    # Asked again (a "more" page): nothing is encoded, the answer is the same.
+    again = index.rankings("brand in de tunnel", 3)
+    assert (encoder.calls, english.calls) == (calls[0] + 1, calls[1] + 1)
+    assert again == first

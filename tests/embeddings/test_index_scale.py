@@ -77,6 +77,10 @@ def test_policy_chooses_exact_up_to_the_limit_then_ivf() -> None:
     assert IndexPolicy().nlist(100_000) == 1024
     assert IndexPolicy().nlist(1_000_000) == 4096
     assert IndexPolicy().nlist(10) == 16
+    assert IndexPolicy().probes(1024) == 192
+    assert IndexPolicy().probes(4096) == 384
+    assert IndexPolicy().probes(16) == 16 and IndexPolicy().probes(25) == 32  # >= nprobe
+    assert IndexPolicy(nprobe=4).probes(2) == 2  # at most all
 
 
 def test_default_policy_is_exact_for_a_network_and_ivf_for_a_million() -> None:
