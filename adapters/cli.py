@@ -316,7 +316,12 @@ def _progress() -> Progress:
 
 
 @app.command("import")
-def import_(file: Path) -> None:
+def import_(
+    file: Path,
+    batch: Annotated[
+        int, typer.Option(min=1, help="Records per transaction (and per encoder call).")
+    ] = 256,
+) -> None:
     """Import lessons-learned records (JSONL) as network lessons of their organisations."""
     if not file.is_file():
         raise fail(f"No such file: {file}")
@@ -334,7 +339,12 @@ def import_(file: Path) -> None:
             progress.update(task, advance=count, rate=f"{rate:.1f}")
 
         report = bulk.import_records(
-            lines, store=rt.store, index=rt.index, now=rt.bot.clock.now(), progress=advance
+            lines,
+            store=rt.store,
+            index=rt.index,
+            now=rt.bot.clock.now(),
+            progress=advance,
+            batch=batch,
         )
         with rt.store.transaction():
             target = f"file:{file.name}:{report.imported}"[:300]

@@ -102,7 +102,7 @@ def import_records(
     store: Store,
     index: SearchIndex,
     now: datetime,
-    batch: int = 64,
+    batch: int = 256,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Import JSONL records as network lessons, idempotent by external id, in batches.

@@ -430,7 +430,7 @@ class LessonIndex:
         encoders: Sequence[Encoder],
         data_dir: Path,
         *,
-        batch_size: int = 64,
+        batch_size: int = 256,
         refresh_interval: float | None = None,
         persist_interval: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,

@@ -122,6 +122,8 @@ def test_import_real_records_keeps_ids_and_is_idempotent(
     assert ids and all(i.startswith(("vrgrip-", "safenet-", "llis-")) for i in ids)
     missing = cli("import", "nope.jsonl")
     assert missing.returncode == 2 and "No such file" in missing.stderr
+    no_batch = cli("import", "--batch", "0", str(path))
+    assert no_batch.returncode == 2 and "--batch" in no_batch.stderr
 
 
 def test_import_reports_invalid_lines_and_keeps_the_rest(cli: Cli, tmp_path: Path) -> None:

