@@ -36,8 +36,10 @@ typecheck: $(VENV)/.installed-test
 
 check: lint typecheck test
 
+# The judged questions, then the held-out ones (written without the glossary in view).
 eval: $(VENV)/.installed-test
 	$(BIN)/python -m bench.eval
+	$(BIN)/python -m bench.eval --questions bench/questions_holdout.json --output bench/results/eval_holdout.json
 
 # Scale: ask latency, build/add time, memory and index recall at 10k/100k/1M lessons.
 bench: $(VENV)/.installed-test
