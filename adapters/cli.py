@@ -78,6 +78,7 @@ def runtime(*, log_to_stderr: bool = True) -> Iterator[Runtime]:
             rt.index.flush()  # what it holds is in the database too: this saves a catch-up
         except Exception:
             log.warning("writing the index files on exit failed", exc_info=True)
+        rt.index.close()
         rt.engine.dispose()
 
 

@@ -9,6 +9,7 @@ memory only and is rebuilt from the lesson texts on load.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -20,6 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -293,10 +295,14 @@ class _Encoded:
         self.parts: dict[int, _Dense] = {}
         self._codes = np.zeros(0, dtype=np.int8)
         self.dirty: set[int] = set()  # parts changed since they were last written
+        self.writes = 0  # sidecars this process wrote (its token in the sidecar)
+        self.written_marker = -1  # the change-log marker of the last sidecar written
+        self._duplicates: set[int] = set()
 
     @property
     def count(self) -> int:
-        return sum(part.count for part in self.parts.values())
+        # A copy: a search reads this outside the index's lock.
+        return sum(part.count for part in list(self.parts.values()))
 
     @property
     def dim(self) -> int | None:
@@ -343,6 +349,7 @@ class _Encoded:
         self.parts = {}
         self._codes = np.zeros(0, dtype=np.int8)
         self.dirty = set()
+        self._duplicates = set()
 
     def build(
         self, ids: npt.NDArray[np.int64], vectors: FloatMatrix, codes: npt.NDArray[Any]
@@ -356,10 +363,24 @@ class _Encoded:
             self.dirty.add(code)
 
     def adopt(self, code: int, index: Any, trained_for: int) -> None:
-        """Take a part's index read from disk."""
+        """Take a part's index read from disk (ids another part holds too are noted)."""
         part = self.part(code)
         part.loaded(index, trained_for)
-        self._set_codes(part.all_ids(), code)
+        ids = part.all_ids()
+        held = self._codes[ids[ids < len(self._codes)]]
+        self._duplicates.update(int(i) for i in ids[ids < len(self._codes)][held != 0])
+        self._set_codes(ids, code)
+
+    def drop_duplicates(self) -> set[int]:
+        """Take ids found in more than one part out of every part; return them."""
+        found, self._duplicates = self._duplicates, set()
+        if found:
+            keys = sorted(found)
+            for part in self.parts.values():
+                part.remove(keys)
+            self._codes[np.asarray(keys, dtype=np.int64)] = 0
+            self.dirty |= set(self.parts)
+        return found
 
     def replace(self, ids: Sequence[int], vectors: FloatMatrix, codes: Sequence[int]) -> None:
         """Add lessons, replacing the same ids wherever they are."""
@@ -456,7 +477,9 @@ class LessonIndex:
         self._persisted_at = -math.inf
         self._sync = _SyncState()
         self._query_vectors = _QueryVectors()
-        self._query_pool: ThreadPoolExecutor | None = None
+        # Threads start on the first search that needs them (two encoders or more).
+        self._query_pool = ThreadPoolExecutor(max(1, len(self._dense)), "leerlus-query")
+        self._writer = f"{os.getpid()}-{os.urandom(4).hex()}"  # this process, in sidecars
 
     @property
     def methods(self) -> list[str]:
@@ -484,10 +507,19 @@ class LessonIndex:
             return self._load(rebuild=True, progress=progress)
 
     def flush(self) -> None:
-        """Write the changed index files now (on shutdown; a no-op when nothing changed)."""
-        with self._lock:
+        """Catch up with the change log, then write the changed files (on exit).
+
+        Catching up moves the marker the sidecar records past this process's own changes
+        (an import), so the next start need not redo them.
+        """
+        with self._store.transaction(), self._lock:
             if self._loaded:
-                self._persist_all()
+                self._apply_changes(self._monotonic())
+                self._persist_all(force=True)
+
+    def close(self) -> None:
+        """Stop the query threads (after `flush`)."""
+        self._query_pool.shutdown(wait=False)
 
     def _load(self, *, rebuild: bool, progress: ProgressFn | None) -> int:
         # A failure half-way (an encoder error) leaves partial indexes: load again next time.
@@ -500,7 +532,8 @@ class LessonIndex:
         done, reported = 0, -1
         for dense in self._dense.values():
             if not rebuild:
-                reason, stale = self._read(dense, wanted)
+                with self._locked():
+                    reason, stale = self._read(dense, wanted)
                 if reason is None:
                     if stale:
                         by_id = {r.id: r for r in reflections}
@@ -514,7 +547,8 @@ class LessonIndex:
                             dense, [by_id[i] for i in sorted(stale) if i in by_id], save_all=False
                         )
                         dense.refit()
-                        self._persist(dense)
+                        with self._locked():
+                            self._persist(dense)
                     done += len(reflections)
                     continue
                 # A first start has no file yet: only other reasons deserve a warning.
@@ -540,7 +574,8 @@ class LessonIndex:
                     (wanted[r.id] for r in reflections), np.int8, count=len(reflections)
                 )
                 dense.build(ids, matrix, codes)
-            self._persist(dense)
+            with self._locked():
+                self._persist(dense)
         if progress is not None and reported != total:
             progress(total, total)
         self._persisted_at = self._monotonic()
@@ -581,8 +616,13 @@ class LessonIndex:
             return "old file format", set()
         if meta.get("model_id") != dense.model_id:
             return f"made by {meta.get('model_id')!r}, not {dense.model_id!r}", set()
+        try:
+            synced_to = int(meta.get("synced_to", -1))
+            parts_meta = {str(k): dict(v) for k, v in dict(meta.get("parts") or {}).items()}
+        except (TypeError, ValueError, AttributeError) as error:
+            return f"unreadable sidecar ({error.__class__.__name__})", set()
         dense.clear()
-        for name, part_meta in dict(meta.get("parts") or {}).items():
+        for name, part_meta in parts_meta.items():
             code = next((c for c, n in _PART_NAMES.items() if n == name), None)
             path = self._part_path(dense, code) if code is not None else None
             if code is None or path is None or not path.exists():
@@ -599,17 +639,19 @@ class LessonIndex:
             ):
                 dense.clear()
                 return "unexpected index type", set()
-            dense.adopt(code, index, int(dict(part_meta).get("trained_for", 0)))
+            dense.adopt(code, index, int(part_meta.get("trained_for", 0) or 0))
         for part in dense.parts.values():
             misfit = self.policy.fits(part)
             if misfit is not None:
                 dense.clear()
                 return misfit, set()
-        touched = self._changed_since(int(meta.get("synced_to", -1)))
+        touched = self._changed_since(synced_to)
         if touched is None:
             dense.clear()
             return "older than the change log reaches back", set()
         stale = {i for i in touched if i in wanted or dense.code_of(i)}
+        # An id in two files (a crash between writing them): out of both, then redone.
+        stale |= dense.drop_duplicates()
         # Lessons whose part differs between the file and the store (0: in neither).
         want_ids = np.fromiter(wanted, dtype=np.int64, count=len(wanted))
         want_codes = np.fromiter(wanted.values(), dtype=np.int8, count=len(wanted))
@@ -630,11 +672,15 @@ class LessonIndex:
         reaches back that far (pruned, or another database)."""
         if synced_to < 0:
             return None
-        first = self._store.index_changes(max(synced_to - 1, 0), limit=1)
-        # Entry `synced_to` itself still there (or, from 0, the log's first entry).
-        if first and first[0][0] != max(synced_to, 1):
+        # Pruning removes the oldest entries (by age; ids grow with time): if the oldest
+        # left is no later than the one after `synced_to`, nothing after it is gone. A
+        # rolled-back id right after it looks the same as a pruned one: a rebuild, safely.
+        first = self._store.index_changes(0, limit=1)
+        if first and first[0][0] > synced_to + 1:
             return None
-        if not first and synced_to > 0:
+        if not first and synced_to > 0:  # an emptied log (pruning keeps the newest entry)
+            return None
+        if synced_to > self._store.last_index_change():  # written against another database
             return None
         touched: set[int] = set()
         after = synced_to
@@ -646,9 +692,22 @@ class LessonIndex:
             after = rows[-1][0]
 
     def _persist(self, dense: _Encoded) -> None:
-        """Write the changed part files and then the sidecar, each atomically."""
+        """Write the changed part files and then the sidecar, each atomically.
+
+        Every part is written when the sidecar on disk is not this process's last one:
+        another process (a `leerlus import` beside `leerlus run`) wrote in between, and
+        its files hold its view. Callers hold the directory's lock (`_locked`).
+        """
         self._dir.mkdir(parents=True, exist_ok=True)
         dim = dense.dim if dense.dim is not None else dense.encoder.dim
+        meta_path = self._meta_path(dense)
+        try:
+            on_disk = json.loads(meta_path.read_text(encoding="utf-8")).get("writer")
+        except (OSError, ValueError, AttributeError):
+            on_disk = None
+        writer = f"{self._writer}:{dense.writes}"
+        if on_disk != writer:
+            dense.dirty |= set(dense.parts)
         for code in sorted(dense.dirty):
             part = dense.parts.get(code)
             if part is not None and part.count:
@@ -665,6 +724,7 @@ class LessonIndex:
             for code, part in sorted(dense.parts.items())
             if part.count
         }
+        dense.writes += 1
         meta = {
             "format": FORMAT_VERSION,
             "model_id": dense.model_id,
@@ -672,12 +732,13 @@ class LessonIndex:
             # The files hold at least every change up to this change-log entry.
             "synced_to": min([*sync.gaps, sync.marker + 1]) - 1,
             "parts": parts,
+            "writer": f"{self._writer}:{dense.writes}",
         }
-        meta_path = self._meta_path(dense)
         _write_atomically(
             meta_path, lambda tmp: Path(tmp).write_text(json.dumps(meta), encoding="utf-8")
         )
         dense.dirty.clear()
+        dense.written_marker = sync.marker
         for code, name in _PART_NAMES.items():  # parts emptied since: their files go
             if name not in parts:
                 self._part_path(dense, code).unlink(missing_ok=True)
@@ -784,18 +845,33 @@ class LessonIndex:
             changed = dense.remove(ids) > 0 or changed
         return changed
 
-    def _persist_all(self) -> None:
-        """Write every encoder's changed parts (and its sidecar, with the sync marker)."""
-        for dense in self._dense.values():
-            if dense.dirty:
-                self._persist(dense)
+    def _persist_all(self, *, force: bool = False) -> None:
+        """Write every encoder's changed parts, and its sidecar when anything changed or
+        the marker moved (so the sidecar never falls behind a pruned change log)."""
+        with self._locked():
+            for dense in self._dense.values():
+                if force or dense.dirty or dense.written_marker != self._sync.marker:
+                    self._persist(dense)
         self._persisted_at = self._monotonic()
 
     def _persist_due(self) -> None:
-        """Write the changed files if the last write is `persist_interval` old."""
-        due = self._monotonic() - self._persisted_at >= self.persist_interval
-        if due and any(d.dirty for d in self._dense.values()):
+        """Write what changed if the last write is `persist_interval` old."""
+        if self._monotonic() - self._persisted_at < self.persist_interval:
+            return
+        marker = self._sync.marker
+        if any(d.dirty or d.written_marker != marker for d in self._dense.values()):
             self._persist_all()
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The index directory's lock: one process writes or reads the files at a time."""
+        self._dir.mkdir(parents=True, exist_ok=True)
+        with open(self._dir / ".lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def rankings(self, query: str, k: int) -> dict[str, Ranking]:
         """Return the top `k` reflection ids per method, best first.
@@ -869,8 +945,6 @@ class LessonIndex:
             return np.asarray(encoder.encode_queries(missing[name]), dtype=np.float32)
 
         if len(missing) > 1:
-            if self._query_pool is None:
-                self._query_pool = ThreadPoolExecutor(len(self._dense), "leerlus-query")
             futures = {name: self._query_pool.submit(encode, name) for name in missing}
             encoded = {name: future.result() for name, future in futures.items()}
         else:
@@ -898,9 +972,11 @@ class LessonIndex:
                 return 0
             sync = self._sync
             if now - sync.refreshed_at > STALE_AFTER:
-                # Entries may have been pruned since the last look: compare every id.
+                # Entries may have been pruned since the last look: what the log still
+                # names since the marker, then every id compared (a net for the rest).
+                touched = self._changed_since(sync.marker)
                 self._start_sync()
-                changed = self._reconcile()
+                changed = self._apply(touched or set()) + self._reconcile()
             else:
                 changed = self._apply_changes(now)
                 if now - sync.checked_at >= CHECK_EVERY:

@@ -107,6 +107,7 @@ def test_persisted_index_is_loaded_without_encoding(
     make_index(filled, encoder).load()
     assert len(encoder.encoded) == len(LESSONS)
     meta = json.loads((tmp_path / "index" / "fake.json").read_text())
+    assert meta.pop("writer").endswith(":1")  # this process's first write
     assert meta == {
         "format": FORMAT_VERSION,
         "model_id": "fake/bow-v1",
@@ -306,6 +307,7 @@ def test_files_are_written_at_most_every_persist_interval(
     index.add([filled.put("Nog een les over de kelder")])
     meta = json.loads(sidecar.read_text())
     assert meta["parts"]["nl"]["count"] == 7 and meta["synced_to"] >= 5
+    filled.drop(new.id)
     index.remove([new.id])
     assert json.loads(sidecar.read_text())["parts"]["nl"]["count"] == 7
     index.flush()
@@ -406,3 +408,71 @@ def test_each_encoder_reads_its_question_texts_in_one_call_and_remembers_them(
     again = index.rankings("brand in de tunnel", 3)
     assert (encoder.calls, english.calls) == (calls[0] + 1, calls[1] + 1)
     assert again == first
+
+
+def test_another_process_writing_between_makes_the_next_write_whole(
+    filled: FakeStore, encoder: FakeEncoder, tmp_path: Path
+) -> None:
+    """Two processes on one data directory: each write leaves files that hold one view."""
+    first = LessonIndex(filled, [encoder], tmp_path, persist_interval=0)  # type: ignore[arg-type]
+    second = LessonIndex(filled, [FakeEncoder()], tmp_path, persist_interval=0)  # type: ignore[arg-type]
+    first.load(), second.load()
+    first.add([filled.change(2, lesson="Overstroming van de camping in de uiterwaarden")])
+    first.refresh()  # its marker moves past the edit
+    # The second never refreshed: it writes the Dutch file without that edit.
+    second.add([filled.change(3, lesson="Zandzakken bij de dijk kwamen te laat")])
+    # The first changes only the English part: it must not leave the second's Dutch file
+    # under a sidecar that claims the edit of lesson 2.
+    first.add([filled.put("Radio repeaters on the hill were out", language="en")])
+    fresh = LessonIndex(filled, [FakeEncoder()], tmp_path)  # type: ignore[arg-type]
+    fresh.load()
+    assert ids(fresh.rankings("camping uiterwaarden overstroming", 1)["fake"])[0] == 2
+    assert ids(fresh.rankings("zandzakken dijk", 1)["fake"])[0] == 3
+    assert fresh.stats() == {"bm25": 6, "fake": 6}
+
+
+def test_an_id_in_two_files_is_taken_out_of_both_and_redone(
+    filled: FakeStore, encoder: FakeEncoder, tmp_path: Path
+) -> None:
+    index = LessonIndex(filled, [encoder], tmp_path, persist_interval=0)  # type: ignore[arg-type]
+    index.load()
+    english = tmp_path / "index" / "fake.en.faiss"
+    index.add([filled.change(3, language="en")])  # lesson 3 moves to the English file
+    saved_english, sidecar = english.read_bytes(), (tmp_path / "index" / "fake.json").read_text()
+    index.add([filled.change(3, language="nl")])  # and back
+    # A crash after the Dutch file was written, before the English one and the sidecar:
+    english.write_bytes(saved_english)
+    (tmp_path / "index" / "fake.json").write_text(sidecar)
+    filled.drop(3)
+    again = LessonIndex(filled, [FakeEncoder()], tmp_path)  # type: ignore[arg-type]
+    again.load()
+    assert again.stats() == {"bm25": 4, "fake": 4}
+    assert 3 not in ids(again.rankings("portofoons bereik kelder repeater", 10)["fake"])
+
+
+def test_a_file_written_on_exit_after_an_import_needs_no_catch_up(
+    store: FakeStore, encoder: FakeEncoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    index = LessonIndex(store, [encoder], tmp_path)  # type: ignore[arg-type]
+    index.load()
+    index.add([store.put(f"les {n} over de brandweer") for n in range(1200)])
+    index.flush()  # as `leerlus import` does on exit
+    again = LessonIndex(store, [FakeEncoder()], tmp_path)  # type: ignore[arg-type]
+    with caplog.at_level("INFO", logger="embeddings.index"):
+        again.load()
+    assert not [
+        r for r in caplog.records if "changed" in r.getMessage() or "rebuild" in r.getMessage()
+    ]
+    assert again.stats() == {"bm25": 1200, "fake": 1200}
+
+
+def test_a_malformed_sidecar_means_a_rebuild(
+    filled: FakeStore, encoder: FakeEncoder, tmp_path: Path
+) -> None:
+    LessonIndex(filled, [encoder], tmp_path).load()  # type: ignore[arg-type]
+    sidecar = tmp_path / "index" / "fake.json"
+    meta = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**meta, "synced_to": None, "parts": ["nl"]}))
+    again = LessonIndex(filled, [FakeEncoder()], tmp_path)  # type: ignore[arg-type]
+    again.load()
+    assert again.stats() == {"bm25": 5, "fake": 5}
