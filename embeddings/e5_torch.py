@@ -462,7 +462,7 @@ class E5TorchEncoder:
     def __init__(
         self,
         *,
-        max_batch_tokens: int = 16384,
+        max_batch_tokens: int = 4096,
         max_batch_size: int = 256,
         num_threads: int | None = None,
         precision: str = "auto",
@@ -471,9 +471,9 @@ class E5TorchEncoder:
         """Configure; loads nothing.
 
         `max_batch_tokens` bounds the padded tokens of one forward pass (windows are sorted
-        by length first, so padding stays small). Large batches pay: oneDNN prepares the
-        weights for every product it runs, so 16,384 tokens a pass encode long records ~3x
-        faster than 2,048 (measured on 120 SAFENET records), for ~200 MB more memory.
+        by length first, so padding stays small). 120 SAFENET records here: 2,048 and
+        4,096 tokens a pass alike on a quiet machine (6.5 s), 16,384 slower (10.4 s); on a
+        machine busy with other work 4,096 took 18-22 s, 2,048 30-54 s.
         `num_threads` sets torch's process-wide thread count when the model loads, by
         default one per CPU. `precision` is "fp32", "bf16" (matrix products in bfloat16:
         ~4x faster on CPUs with AVX512-BF16 or AMX, cosine to fp32 > 0.9999) or "auto":
