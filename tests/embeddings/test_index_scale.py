@@ -78,7 +78,8 @@ def test_policy_chooses_exact_up_to_the_limit_then_ivf() -> None:
     assert IndexPolicy().nlist(1_000_000) == 4096
     assert IndexPolicy().nlist(10) == 16
     assert IndexPolicy().probes(1024) == 192
-    assert IndexPolicy().probes(4096) == 384
+    assert IndexPolicy().probes(4096) == 192  # at most max_probes
+    assert IndexPolicy(max_probes=1000).probes(4096) == 384
     assert IndexPolicy().probes(16) == 16 and IndexPolicy(nprobe=60).probes(64) == 60
     assert IndexPolicy(nprobe=4).probes(2) == 2  # at most all
 
