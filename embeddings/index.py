@@ -893,7 +893,7 @@ class LessonIndex:
         self._refresh_if_due()
         language, other, translated = self._languages_of(query)
         # Encoded outside the lock: the slow part, and it touches no shared state.
-        queries = self.encode_question(query)
+        queries = self.encode_question(query, (language, other, translated))
         with self._lock:
             result[BM25] = self._bm25.search(query, k, language)
             if translated:
@@ -914,11 +914,14 @@ class LessonIndex:
         translated = self._glossary.translate(query, language, other) if language and other else ""
         return language, other, translated
 
-    def encode_question(self, query: str) -> dict[str, FloatMatrix]:
+    def encode_question(
+        self, query: str, languages: tuple[str | None, str | None, str] | None = None
+    ) -> dict[str, FloatMatrix]:
         """Each encoder's vector of the question, keyed like `rankings`: an encoder that
         does not read the question's language but reads the other also gets the glossary
-        translation (key + "~"), in the same call."""
-        language, other, translated = self._languages_of(query)
+        translation (key + "~"), in the same call. `languages`: `_languages_of(query)`
+        when the caller has it already."""
+        language, other, translated = languages or self._languages_of(query)
         texts: dict[str, list[str]] = {}
         for name, d in self._dense.items():
             if d.count:
