@@ -343,7 +343,7 @@ def measure(size: int, count: int) -> dict[str, Any]:
             about = {"count": part.count, "kind": part.kind, "trained_for": part.trained_for}
             if part.kind == "ivf":
                 about |= {"nlist": part.index.nlist, "nprobe": part.index.nprobe}
-            result["policy"][f"{name}.{code_name(code)}"] = about
+            result["policy"][f"{name}.{_PART_NAMES[code]}"] = about
 
     # the baseline's "build": the vectors from the database into numpy matrices
     with rt.engine.connect() as conn:
@@ -589,11 +589,6 @@ def _policy(r: dict[str, Any]) -> str:
         extra = f" nlist={p['nlist']} nprobe={p['nprobe']}" if p["kind"] == "ivf" else ""
         parts.append(f"{name} {p['count']:,}: {p['kind']}{extra}")
     return "; ".join(parts)
-
-
-def code_name(code: int) -> str:
-    """The name of a language part of the index (its file name's middle)."""
-    return _PART_NAMES[code]
 
 
 def main() -> None:

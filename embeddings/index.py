@@ -279,6 +279,7 @@ SPLIT_LANGUAGES = ("nl", "en")
 _CODES = {language: code for code, language in enumerate(SPLIT_LANGUAGES, start=2)}
 _OTHER = 1  # a lesson in another language; 0: no lesson
 _PART_NAMES = {_OTHER: "other", **{code: language for language, code in _CODES.items()}}
+_PART_CODES = {name: code for code, name in _PART_NAMES.items()}
 
 
 def language_code(language: str | None) -> int:
@@ -628,13 +629,12 @@ class LessonIndex:
             return f"unreadable sidecar ({error.__class__.__name__})", set()
         dense.clear()
         for name, part_meta in parts_meta.items():
-            code = next((c for c, n in _PART_NAMES.items() if n == name), None)
-            path = self._part_path(dense, code) if code is not None else None
-            if code is None or path is None or not path.exists():
+            code = _PART_CODES.get(name)
+            if code is None or not self._part_path(dense, code).exists():
                 dense.clear()
                 return f"no file for the {name} part", set()
             try:
-                index = faiss.read_index(str(path))
+                index = faiss.read_index(str(self._part_path(dense, code)))
             except Exception as error:  # faiss raises RuntimeError for damaged files
                 dense.clear()
                 return f"unreadable index file ({error.__class__.__name__})", set()

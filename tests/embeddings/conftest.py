@@ -46,6 +46,16 @@ class FakeEncoder:
         return self._encode(texts)
 
 
+class Ticker:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class FakeStore:
     """Only what LessonIndex needs of `bot.ports.Store`, in memory."""
 

@@ -10,7 +10,7 @@ import pytest
 
 from embeddings.index import FORMAT_VERSION, LessonIndex, content_hash
 
-from .conftest import LESSONS, FakeEncoder, FakeStore
+from .conftest import LESSONS, FakeEncoder, FakeStore, Ticker
 
 
 def ids(ranking: list[tuple[int, float]]) -> list[int]:
@@ -283,18 +283,10 @@ def test_threads_share_one_index(store: FakeStore, encoder: FakeEncoder, make_in
     assert again.stats() == {"bm25": 40, "fake": 40}  # from the files and the change log
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_files_are_written_at_most_every_persist_interval(
     filled: FakeStore, encoder: FakeEncoder, tmp_path: Path
 ) -> None:
-    clock = Clock()
+    clock = Ticker()
     index = LessonIndex(filled, [encoder], tmp_path, persist_interval=60, monotonic=clock)  # type: ignore[arg-type]
     index.load()
     sidecar = tmp_path / "index" / "fake.json"
@@ -303,7 +295,7 @@ def test_files_are_written_at_most_every_persist_interval(
     index.add([new])
     assert ids(index.rankings("rookmelders kelder", 1)["fake"]) == [new.id]  # searchable at once
     assert sidecar.read_text() == written  # but not written yet
-    clock.now = 61
+    clock.now += 61
     index.add([filled.put("Nog een les over de kelder")])
     meta = json.loads(sidecar.read_text())
     assert meta["parts"]["nl"]["count"] == 7 and meta["synced_to"] >= 5
@@ -317,7 +309,7 @@ def test_files_are_written_at_most_every_persist_interval(
 def test_a_file_that_missed_changes_is_brought_up_to_date_from_the_change_log(
     filled: FakeStore, encoder: FakeEncoder, tmp_path: Path
 ) -> None:
-    clock = Clock()
+    clock = Ticker()
     first = LessonIndex(filled, [encoder], tmp_path, persist_interval=60, monotonic=clock)  # type: ignore[arg-type]
     first.load()
     # Changes the file never saw (the process was killed before it wrote them):

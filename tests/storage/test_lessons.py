@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.errors import NotFound
@@ -341,8 +341,6 @@ def test_lessons_by_id_are_read_by_primary_key(
 
     def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         statements.append((statement, parameters))
-
-    from sqlalchemy import event
 
     event.listen(engine, "before_cursor_execute", record)
     try:

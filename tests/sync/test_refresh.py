@@ -16,17 +16,7 @@ import pytest
 import embeddings.index as index_module
 from bot.models import Reflection
 from embeddings.index import CHECK_EVERY, GAP_TIMEOUT, STALE_AFTER, LessonIndex
-from tests.embeddings.conftest import LESSONS, FakeEncoder, FakeStore
-
-
-class Ticker:
-    """A monotonic clock that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.embeddings.conftest import LESSONS, FakeEncoder, FakeStore, Ticker
 
 
 class CountingStore(FakeStore):
