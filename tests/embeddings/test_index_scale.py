@@ -252,13 +252,15 @@ def test_incremental_bm25_scores_like_bm25s(merge_at: int) -> None:
     texts = {i: t for i, t in texts.items() if not (i < 60 and (i - 1) % 3 == 0)}
     for i in (61, 62, 500):
         texts[i] = "brand brand tunnel ladder"
+    texts[500] += " zeldzaam"  # a rare word: few postings are summed another way than many
     bm25.add((i, texts[i], None) for i in (61, 62, 500))
     assert len(bm25) == len(texts)
 
     living = sorted(texts)
     reference = bm25s.BM25(k1=1.2, b=0.75)
     reference.index([tokenize(texts[i]) for i in living], show_progress=False)
-    for query in ("brand tunnel", "ladder water schuim", "rook", "ploeg ploeg melding"):
+    queries = ("brand tunnel", "ladder water schuim", "rook", "ploeg ploeg melding", "zeldzaam")
+    for query in queries:
         terms = [t for t in tokenize(query) if t in reference.vocab_dict]
         scores = np.asarray(reference.get_scores(terms), dtype=np.float64)
         top = [n for n in np.argsort(-scores, kind="stable")[:10] if scores[n] > 0]
