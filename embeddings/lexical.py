@@ -279,8 +279,8 @@ class Bm25Ranking:
             touched, inverse = np.unique(rows, return_inverse=True)
             totals = np.bincount(inverse, weights=scores)
         else:
-            # Common words at scale (a million lessons, a million postings): sorting the
-            # postings took 80 ms; one pass over every row takes 30 (bench/run.py).
+            # Common words at scale: one pass over every row beats sorting the postings
+            # (ten terms, 880k postings over 1M rows, synthetic: 30 ms instead of 80).
             totals = np.bincount(rows, weights=scores, minlength=len(self._row_ids))
             touched = np.flatnonzero(totals)
             totals = totals[touched]
