@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.models import Discipline, Hit, Lesson, Visibility
-from bot.ranking import RankingConfig, arrange, can_judge, fuse, relevant
+from bot.ranking import RankingConfig, arrange, fuse, relevant
 
 CONFIG = RankingConfig()
 
@@ -114,20 +114,3 @@ def test_a_method_that_cannot_judge_a_language_pair_does_not_vote_against_it() -
     assert plain[0][0] == 2  # three votes against one
     assert fair[0][0] == 1  # e5's best stands once the others' silence is not counted
 
-
-def test_minilm_judges_within_a_language_but_never_across() -> None:
-    assert can_judge("minilm", "nl", "nl", CONFIG)
-    assert can_judge("minilm", "en", "en", CONFIG)
-    assert not can_judge("minilm", "nl", "en", CONFIG)
-    assert not can_judge("minilm", "en", "nl", CONFIG)
-    # A Dutch question; lessons 1 and 3 Dutch, 2 English. MiniLM prefers 3 over 1, and
-    # that vote decides between them; its view of the English lesson is not counted.
-    rankings = {
-        "e5": [(1, 0.90), (3, 0.89), (2, 0.85)],
-        "minilm": [(2, 0.9), (3, 0.7), (4, 0.65), (1, 0.6)],
-    }
-    config = RankingConfig(other_language_weight=1.0)
-    fused = dict(fuse(rankings, config, {1: "nl", 2: "en", 3: "nl", 4: "nl"}, "nl"))
-    assert fused[3] > fused[1]
-    k = config.rrf_k
-    assert fused[2] == 2 / (k + 1)  # e5's vote, and the same again in MiniLM's place
