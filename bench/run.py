@@ -1,6 +1,6 @@
 """Speed at scale: ask latency, index build and add time, memory and recall, 10k to 1M lessons.
 
-    python -m bench.run [--sizes 10000,100000,1000000] [--questions 120]
+    python -m bench.run [--sizes 10000,100000,1000000] [--questions 120] [--encoders e5]
 
 For each size a cached SQLite database (bench/.cache/scale/n<size>/) holds the real records
 of the data directory plus generated variants: texts recombined from sentences of real
@@ -326,10 +326,11 @@ def timed(fn: Any, *args: Any) -> float:
     return time.perf_counter() - started
 
 
-def measure(size: int, count: int) -> dict[str, Any]:
-    """Every figure for one size; run in a fresh process."""
+def measure(size: int, count: int, encoders: str = ENCODERS) -> dict[str, Any]:
+    """Every figure for one size; run in a fresh process. `encoders`: all or some of
+    ENCODERS (the databases hold the vectors of each)."""
     target = size_dir(size)
-    rt = build(Settings(data_dir=target, embedding_model=ENCODERS))
+    rt = build(Settings(data_dir=target, embedding_model=encoders))
     index: LessonIndex = rt.index
     for dense in index._dense.values():
         dense.encoder.encode_queries(["warm up"])  # load the models before measuring memory
@@ -596,12 +597,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES))
     parser.add_argument("--questions", type=int, default=100)
+    parser.add_argument(
+        "--encoders", default=ENCODERS, help=f"measure with some of {ENCODERS} only"
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--output", type=Path, default=HERE / "results" / "run.json")
     parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure, args.questions)))
+        print(json.dumps(measure(args.measure, args.questions, args.encoders)))
         return
     console = Console(width=200)
     if not args.data.is_dir():
@@ -624,6 +628,8 @@ def main() -> None:
                 str(size),
                 "--questions",
                 str(args.questions),
+                "--encoders",
+                args.encoders,
             ],
             capture_output=True,
             text=True,
