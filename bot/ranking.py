@@ -68,10 +68,10 @@ class RankingConfig:
     max_results: int = 30  # ten pages: nobody reads further, and the tail is weak
     # Which (question, lesson) language pairs a method can judge: BM25 needs shared words,
     # MiniLM knows English only. "same" means: question and lesson in one language.
+    # A translated question ("bm25~", "minilm~") judges lessons in the other language.
     # (MiniLM judging nl-nl too raised Dutch MRR on both question sets, 0.63 -> 0.71 and
     # 0.28 -> 0.32, but put an English lesson about briefings first for the demo
     # network's "hoe communiceer je met bewoners bij een evacuatie": not adopted.)
-    # A translated question ("bm25~", "minilm~") judges lessons in the other language.
     judges: dict[str, tuple[str, ...]] = field(
         default_factory=lambda: {
             "bm25": ("same",),

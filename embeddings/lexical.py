@@ -274,6 +274,7 @@ class Bm25Ranking:
             return []
         rows = np.concatenate(all_rows)
         scores = np.concatenate(all_scores).astype(np.float64)
+        touched: np.ndarray  # the rows with a score, and `totals` theirs
         if len(rows) * 8 < len(self._row_ids):
             # Few postings: sum per document over the touched rows only.
             touched, inverse = np.unique(rows, return_inverse=True)

@@ -113,4 +113,3 @@ def test_a_method_that_cannot_judge_a_language_pair_does_not_vote_against_it() -
     fair = fuse(rankings, RankingConfig(other_language_weight=1.0), languages, "en")
     assert plain[0][0] == 2  # three votes against one
     assert fair[0][0] == 1  # e5's best stands once the others' silence is not counted
-
