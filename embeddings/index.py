@@ -373,8 +373,8 @@ class _Encoded:
         part = self.part(code)
         part.loaded(index, trained_for)
         ids = part.all_ids()
-        held = self._codes[ids[ids < len(self._codes)]]
-        self._duplicates.update(int(i) for i in ids[ids < len(self._codes)][held != 0])
+        known = ids[ids < len(self._codes)]
+        self._duplicates.update(int(i) for i in known[self._codes[known] != 0])
         self._set_codes(ids, code)
 
     def drop_duplicates(self) -> set[int]:
@@ -710,8 +710,7 @@ class LessonIndex:
             on_disk = json.loads(meta_path.read_text(encoding="utf-8")).get("writer")
         except (OSError, ValueError, AttributeError):
             on_disk = None
-        writer = f"{self._writer}:{dense.writes}"
-        if on_disk != writer:
+        if on_disk != self._writer_token(dense):
             dense.dirty |= set(dense.parts)
         for code in sorted(dense.dirty):
             part = dense.parts.get(code)
@@ -737,7 +736,7 @@ class LessonIndex:
             # The files hold at least every change up to this change-log entry.
             "synced_to": min([*sync.gaps, sync.marker + 1]) - 1,
             "parts": parts,
-            "writer": f"{self._writer}:{dense.writes}",
+            "writer": self._writer_token(dense),
         }
         _write_atomically(
             meta_path, lambda tmp: Path(tmp).write_text(json.dumps(meta), encoding="utf-8")
@@ -849,6 +848,10 @@ class LessonIndex:
         for dense in self._dense.values():
             changed = dense.remove(ids) > 0 or changed
         return changed
+
+    def _writer_token(self, dense: _Encoded) -> str:
+        """This process and its count of sidecar writes: who wrote a sidecar last."""
+        return f"{self._writer}:{dense.writes}"
 
     def _persist_all(self, *, force: bool = False) -> None:
         """Write every encoder's changed parts, and its sidecar when anything changed or

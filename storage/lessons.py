@@ -106,6 +106,12 @@ def visible_to(viewer: Member, *, by_id: bool = False) -> ColumnElement[bool]:
     )
 
 
+def _among_ids() -> ColumnElement[bool]:
+    """`id IN :ids` as one expanding parameter: SQLAlchemy then neither builds nor coerces
+    a thousand literals per search. Pair it with `visible_to(viewer, by_id=True)`."""
+    return ReflectionRow.id.in_(bindparam("ids", expanding=True))
+
+
 def _lesson_query(
     viewer: Member, *, by_id: bool = False
 ) -> Select[ReflectionRow, OrganisationRow, int, str, str, datetime]:
@@ -214,9 +220,7 @@ class LessonStore(PeopleStore):
         """The lessons among `reflection_ids` that `viewer` may see, anonymised as needed."""
         ids = sorted(set(reflection_ids))
         found: dict[int, Lesson] = {}
-        query = _lesson_query(viewer, by_id=True).where(
-            ReflectionRow.id.in_(bindparam("ids", expanding=True))
-        )
+        query = _lesson_query(viewer, by_id=True).where(_among_ids())
         with self._session() as s:
             for chunk in _chunks(ids):
                 rows = s.execute(query, {"ids": list(chunk)})
@@ -230,8 +234,6 @@ class LessonStore(PeopleStore):
         """What ranking needs of the visible lessons among `reflection_ids`: four columns."""
         ids = sorted(set(reflection_ids))
         found: dict[int, Candidate] = {}
-        # One statement for every chunk, its ids one expanding parameter: SQLAlchemy then
-        # neither builds nor coerces a thousand literals per search.
         query = (
             select(
                 ReflectionRow.id,
@@ -243,7 +245,7 @@ class LessonStore(PeopleStore):
             .join(OrganisationRow, OrganisationRow.id == ReflectionRow.org_id)
             .where(
                 visible_to(viewer, by_id=True),
-                ReflectionRow.id.in_(bindparam("ids", expanding=True)),
+                _among_ids(),
             )
         )
         with self._session() as s:
