@@ -185,24 +185,36 @@ class Delivery:
             await self._public(origin, public)
 
     async def _public(self, origin: Origin, replies: Sequence[Reply]) -> None:
+        await self._in_thread(origin, outbound.messages(replies))
+
+    async def _in_thread(self, origin: Origin, bodies: Sequence[dict[str, Any]]) -> None:
         if origin.channel is None:
-            await self.direct(origin.user, replies)
+            await self._direct(origin.user, bodies)
             return
-        try:
-            await self.client.chat_postMessage(
-                channel=origin.channel, thread_ts=origin.thread_ts, **outbound.message(replies)
-            )
-        except SlackApiError as error:
-            log.warning(
-                "slack: posting in %s failed (%s); sending a DM", origin.channel, _error(error)
-            )
-            await self.direct(origin.user, replies)
+        for n, body in enumerate(bodies):
+            try:
+                await self.client.chat_postMessage(
+                    channel=origin.channel, thread_ts=origin.thread_ts, **body
+                )
+            except SlackApiError as error:
+                log.warning(
+                    "slack: posting in %s failed (%s); sending a DM", origin.channel, _error(error)
+                )
+                await self._direct(origin.user, bodies[n:])  # the parts not posted yet
+                return
 
     async def _private(self, origin: Origin, replies: Sequence[Reply]) -> None:
+        bodies = outbound.messages(replies)
         if origin.in_dm or origin.channel is None:
-            await self._public(origin, replies)
+            await self._in_thread(origin, bodies)
             return
-        body = outbound.message(replies)
+        for n, body in enumerate(bodies):
+            if not await self._ephemeral(origin, body):
+                await self._direct(origin.user, bodies[n:])  # the parts not shown yet
+                return
+
+    async def _ephemeral(self, origin: Origin, body: dict[str, Any]) -> bool:
+        """Show one message to the user alone; False when Slack would not."""
         if origin.response_url:
             status: int | str
             webhook = AsyncWebhookClient(
@@ -216,33 +228,35 @@ class Delivery:
             except (aiohttp.ClientError, TimeoutError) as error:
                 status = type(error).__name__
             if status == 200:
-                return
+                return True
             log.warning("slack: response_url failed (%s); sending a DM", status)
-        else:
-            try:
-                await self.client.chat_postEphemeral(
-                    channel=origin.channel, user=origin.user, thread_ts=origin.thread_ts, **body
-                )
-                return
-            except SlackApiError as error:
-                log.warning(
-                    "slack: ephemeral in %s failed (%s); sending a DM",
-                    origin.channel,
-                    _error(error),
-                )
-        await self.direct(origin.user, replies)
+            return False
+        try:
+            await self.client.chat_postEphemeral(
+                channel=origin.channel, user=origin.user, thread_ts=origin.thread_ts, **body
+            )
+        except SlackApiError as error:
+            log.warning(
+                "slack: ephemeral in %s failed (%s); sending a DM", origin.channel, _error(error)
+            )
+            return False
+        return True
 
     async def direct(self, user: str, replies: Sequence[Reply]) -> None:
         """Send replies as a direct message from the bot; raise DeliveryFailed if impossible."""
         shown = [r for r in replies if isinstance(r, Text | LessonCard | File)]
         shown += [Text(r.title) for r in replies if isinstance(r, Form)]
+        await self._direct(user, outbound.messages(shown))
+
+    async def _direct(self, user: str, bodies: Sequence[dict[str, Any]]) -> None:
         try:
             channel = self._dm_channels.get(user)
             if channel is None:
                 opened = await self.client.conversations_open(users=user)
                 channel = str(opened["channel"]["id"])
                 self._dm_channels[user] = channel
-            await self.client.chat_postMessage(channel=channel, **outbound.message(shown))
+            for body in bodies:
+                await self.client.chat_postMessage(channel=channel, **body)
         except SlackApiError as error:
             self._dm_channels.pop(user, None)  # a stale channel id must not stick
             code = _error(error)

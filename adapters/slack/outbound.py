@@ -150,13 +150,30 @@ def _parts(text: str, size: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] or [" "]
 
 
-def message(replies: Sequence[Reply]) -> dict[str, Any]:
-    """Keyword arguments for chat.postMessage: blocks, and text for notifications."""
-    fallback = "\n\n".join(render_plain(r) for r in replies if not isinstance(r, Form))
+def messages(replies: Sequence[Reply]) -> list[dict[str, Any]]:
+    """Keyword arguments for chat.postMessage, one dict a message: blocks, and text for
+    notifications. Slack takes 50 blocks a message, so a longer answer (an export sent as
+    text when its upload was refused) is split over several messages, nothing cut off."""
+    fallback = _cut(
+        escape("\n\n".join(render_plain(r) for r in replies if not isinstance(r, Form))), 3000
+    )
     blocks = reply_blocks(replies)
-    if len(blocks) > MAX_BLOCKS_MESSAGE:  # pragma: no cover - the core sends a few cards
-        blocks = blocks[:MAX_BLOCKS_MESSAGE]
-    return {"text": _cut(escape(fallback), 3000), "blocks": blocks}
+    chunks = [blocks[i : i + MAX_BLOCKS_MESSAGE] for i in range(0, len(blocks), MAX_BLOCKS_MESSAGE)]
+    if len(chunks) <= 1:
+        return [{"text": fallback, "blocks": blocks}]
+    # Each later part notifies with its own text (the first's is the whole answer's start).
+    texts = [fallback] + [_cut(" ".join(_texts(chunk)), 3000) or " " for chunk in chunks[1:]]
+    return [{"text": text, "blocks": chunk} for text, chunk in zip(texts, chunks, strict=True)]
+
+
+def _texts(blocks: Sequence[Block]) -> list[str]:
+    """The section texts of blocks, in order (a later part's notification text)."""
+    found: list[str] = []
+    for block in blocks:
+        if isinstance(block.get("text"), dict):
+            found.append(str(block["text"].get("text", "")))
+        found += [str(f.get("text", "")) for f in block.get("fields", ())]
+    return found
 
 
 def modal(form: Form) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from adapters.slack.delivery import (
     retry_handlers,
     web_client,
 )
+from adapters.slack.inbound import Origin
 from adapters.telegram import app as telegram_app
 from adapters.telegram.app import BACKOFF_FIRST, MAX_ATTEMPTS, TelegramAdapter
 from bot.handlers.delivery import RETRY_FIRST, deliver_due
@@ -241,6 +242,28 @@ async def test_slack_message_is_retried_after_5xx_and_429(slack_fake: FakeSlack)
     assert BACKOFF_FACTOR <= first < BACKOFF_FACTOR + 1
     assert 2 * BACKOFF_FACTOR <= second < 2 * BACKOFF_FACTOR + 1
     assert third == 4.0
+
+
+@pytest.mark.asyncio
+async def test_slack_posts_what_a_channel_refused_midway_by_dm(slack_fake: FakeSlack) -> None:
+    """A reply of more than 50 blocks goes out as several messages; when the channel
+    refuses a later one, the parts not posted there follow by DM, none twice."""
+    delivery = Delivery(web_client(BOT_TOKEN, slack_fake.url))
+    lines = [f"regel {n}: " + "x" * 2900 for n in range(70)]  # one section each
+    slack_fake.fail(
+        "chat.postMessage",
+        Failure("not_in_channel", when=lambda args: "regel 50:" in json.dumps(args)),
+    )
+    origin = Origin(team="T1", user="UANNA", channel="C1", thread_ts="1.2")
+    await delivery.send(origin, [Text("\n".join(lines))])
+    calls = slack_fake.calls_to("chat.postMessage")
+    assert [(c.args["channel"], c.ok) for c in calls] == [
+        ("C1", True),
+        ("C1", False),
+        ("DUANNA", True),
+    ]
+    shown = "".join(json.dumps(c.args["blocks"]) for c in calls if c.ok)
+    assert all(shown.count(f"regel {n}:") == 1 for n in range(70))
 
 
 @pytest.mark.asyncio

@@ -225,6 +225,29 @@ async def test_slack_falls_back_to_a_message_when_uploads_are_refused() -> None:
 
 
 @pytest.mark.asyncio
+async def test_slack_splits_a_long_export_over_messages_and_loses_nothing() -> None:
+    """Slack takes 50 blocks a message: an export of ~60 sections as text arrives whole."""
+    slack = FakeSlack()
+    await slack.start()
+    try:
+        slack.fail("files.getUploadURLExternal", Failure("missing_scope"))
+        delivery = Delivery(web_client("xoxb-test", slack.url))
+        lessons = [{"id": n, "text": f"les {n} " + "x" * 2000} for n in range(90)]
+        content = json.dumps(lessons).encode()
+        file = File("leerlus-1.json", content, "application/json", "Je export")
+        await delivery.send(Origin(team="T1", user="UANNA", channel="C1", private=True), [file])
+        posts = slack.calls_to("chat.postMessage")
+        assert len(posts) == 2 and {p.args["channel"] for p in posts} == {"DUANNA"}
+        assert all(len(p.args["blocks"]) <= 50 for p in posts)
+        blocks = [b for p in posts for b in p.args["blocks"]]
+        assert all(p.args["text"].strip() for p in posts)  # each part notifies
+        code = [b["text"]["text"] for b in blocks if b["text"]["text"].startswith("```")]
+        assert "".join(part.strip("`") for part in code).encode() == content
+    finally:
+        await slack.stop()
+
+
+@pytest.mark.asyncio
 async def test_telegram_sends_the_export_as_a_document(
     world: World, fake: FakeBotApi, chat: Chat
 ) -> None:
