@@ -127,6 +127,7 @@ def register(new: NewIncident, *, store: Store, clock: Clock, timezone: str) -> 
                 now=now,
                 timezone=timezone,
                 audit_action=f"{new.kind.value}.add.api",
+                via="api",
             )
     except UserError as error:
         raise _unprocessable(error, new) from None

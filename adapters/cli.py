@@ -250,6 +250,7 @@ def incident_add(
                 now=now,
                 timezone=rt.settings.timezone,
                 audit_action=f"{kind.value}.add",
+                via=CLI,
             )
         except UserError as error:
             if error.key == "incident.unknown_people":

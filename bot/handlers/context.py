@@ -12,6 +12,8 @@ from bot.ranking import RankingConfig
 from bot.replies import Reply
 from bot.texts import Translator
 
+CHAT = "chat"  # the channel of every action that comes through a chat, for the audit trail
+
 
 @dataclass
 class Ctx:

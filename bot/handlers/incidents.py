@@ -7,7 +7,7 @@ from datetime import datetime
 
 from bot.commands import RegisterIncident
 from bot.errors import InvalidInput, NotFound
-from bot.handlers.context import Ctx
+from bot.handlers.context import CHAT, Ctx
 from bot.handlers.kudos import resolve_person
 from bot.models import Identity, Incident, IncidentKind, Member
 from bot.ports import Store
@@ -50,7 +50,7 @@ def register(cmd: RegisterIncident, ctx: Ctx) -> list[Reply]:
         created_by=ctx.member.id,
     )
     action, target = f"{cmd.kind.value}.add", f"incident:{incident.id}"
-    ctx.store.add_audit(ctx.member.id, action, target, ctx.now())
+    ctx.store.add_audit(ctx.member.id, action, target, ctx.now(), via=CHAT)
     tr = ctx.tr
     names = ", ".join(p.name for p in participants)
     when = tr("incident.when_explicit") if prompt_at else tr("incident.when_default")
@@ -110,6 +110,7 @@ def register_from_outside(
     now: datetime,
     timezone: str,
     audit_action: str,
+    via: str,
 ) -> tuple[Incident, list[Member]]:
     """Register an incident for the CLI or the incident API: everything or nothing.
 
@@ -144,5 +145,5 @@ def register_from_outside(
         now=now,
         prompt_at=prompt_at,
     )
-    store.add_audit(None, audit_action, f"incident:{incident.id}", now)
+    store.add_audit(None, audit_action, f"incident:{incident.id}", now, via=via)
     return incident, members

@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from bot.errors import InvalidInput, NotAllowed, NotFound
-from bot.handlers.context import Ctx
+from bot.handlers.context import CHAT, Ctx
 from bot.models import Identity, Invite, Member, Organisation
 from bot.ports import Store
 from bot.replies import Reply, Text
@@ -49,7 +49,7 @@ def create_invite(ctx: Ctx) -> list[Reply]:
         raise NotAllowed("invite.not_coordinator")
     org = ctx.org()
     invite = new_invite(ctx.store, org, ctx.now(), ctx.member.id)
-    ctx.store.add_audit(ctx.member.id, "invite.add", f"org:{org.id}", ctx.now())
+    ctx.store.add_audit(ctx.member.id, "invite.add", f"org:{org.id}", ctx.now(), via=CHAT)
     return [Text(ctx.tr("invite.created", code=invite.code, org=org.name, days=INVITE_DAYS))]
 
 
@@ -69,7 +69,7 @@ def join(
         return existing
     store.use_invite(invite.code)
     member = store.add_member(invite.org_id, name, identity, locale=locale)
-    store.add_audit(member.id, "member.join", f"org:{invite.org_id}", now)
+    store.add_audit(member.id, "member.join", f"org:{invite.org_id}", now, via=CHAT)
     return member
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.errors import NotAllowed, NotFound
-from bot.handlers.context import Ctx
+from bot.handlers.context import CHAT, Ctx
 from bot.handlers.kudos import known_receiver, kudos_lines
 from bot.handlers.prompts import OPEN
 from bot.models import Kudos, Member, Prompt, Reflection, Visibility
@@ -20,7 +20,6 @@ from bot.replies import Choice, File, Reply, Text
 from bot.texts import shorten
 
 PENDING_FORGET = "forget"
-VIA = "chat"  # the channel every action of this module comes through, for the audit trail
 EXPORT_FORMAT = "leerlus-member-export/1"
 
 
@@ -91,7 +90,7 @@ def confirm(yes: bool, ctx: Ctx) -> list[Reply]:
     deleted = store.delete_member(ctx.member.id)
     ctx.index.remove(deleted)
     # The member id only: who they were and what they wrote is gone, also from here.
-    store.add_audit(None, "member.forget", f"member:{ctx.member.id}", ctx.now(), via=VIA)
+    store.add_audit(None, "member.forget", f"member:{ctx.member.id}", ctx.now(), via=CHAT)
     return [Text(tr("forget.done", count=len(deleted)))]
 
 
@@ -107,7 +106,7 @@ def hide(reflection_id: int, ctx: Ctx) -> list[Reply]:
     store.update_reflection(reflection_id, ctx.now(), hidden=True)
     ctx.index.remove([reflection_id])
     store.add_audit(
-        ctx.member.id, "reflection.hide", f"reflection:{reflection_id}", ctx.now(), via=VIA
+        ctx.member.id, "reflection.hide", f"reflection:{reflection_id}", ctx.now(), via=CHAT
     )
     return [Text(ctx.tr("hide.done", id=reflection_id))]
 
@@ -128,7 +127,7 @@ def unhide(reflection_id: int, ctx: Ctx) -> list[Reply]:
     shown = store.update_reflection(reflection_id, ctx.now(), hidden=False)
     ctx.index.add([shown])
     store.add_audit(
-        ctx.member.id, "reflection.unhide", f"reflection:{reflection_id}", ctx.now(), via=VIA
+        ctx.member.id, "reflection.unhide", f"reflection:{reflection_id}", ctx.now(), via=CHAT
     )
     return [Text(ctx.tr("unhide.done", id=reflection_id))]
 
@@ -149,7 +148,7 @@ def export_mine(ctx: Ctx) -> list[Reply]:
     member, now = ctx.member, ctx.now()
     data = member_data(member, store=ctx.store, now=now)
     content = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
-    ctx.store.add_audit(member.id, "member.export", f"member:{member.id}", now, via=VIA)
+    ctx.store.add_audit(member.id, "member.export", f"member:{member.id}", now, via=CHAT)
     return [
         File(
             name=f"leerlus-{member.id}-{now:%Y%m%d}.json",

@@ -11,7 +11,16 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, inspect, text
 
-from bot.models import Discipline, Identity, Member, NewReflection, Role, Visibility
+from adapters.api import NewIncident, register
+from bot.models import (
+    Discipline,
+    Identity,
+    IncidentKind,
+    Member,
+    NewReflection,
+    Role,
+    Visibility,
+)
 from bot.replies import Text
 from bot.service import Bot
 from bot.texts import Translator
@@ -168,6 +177,31 @@ def test_migration_0004_keeps_the_trail_and_adds_the_channel(db_url: str) -> Non
             assert connection.scalar(text("SELECT count(*) FROM audit")) == 1
     finally:
         engine.dispose()
+
+
+def test_invites_joins_and_incidents_name_their_channel(net: Net) -> None:
+    """Chat and incident API alike: every entry says where the action came from."""
+    [created] = net.say(net.coordinator, "/uitnodiging")
+    code = next(word for word in created.body.replace(":", " ").split() if word.isupper() and len(word) >= 6)
+    assert net.store.get_invite(code) is not None
+    net.bot.join(Identity("telegram", "42"), "Nina", code)
+    net.say(net.coordinator, "/incident Brand in de loods met @mo")
+    new = NewIncident(
+        organisation="bw-noord",
+        title="Wateroverlast",
+        kind=IncidentKind.INCIDENT,
+        occurred_at=NOW,
+        participants=(Identity("console", "mo"),),
+        prompt_at=None,
+    )
+    register(new, store=net.store, clock=FixedClock(NOW), timezone="Europe/Amsterdam")
+    trail = [(e.action, e.via) for e in net.store.audit_entries()]
+    assert trail == [  # newest first
+        ("incident.add.api", "api"),
+        ("incident.add", "chat"),
+        ("member.join", "chat"),
+        ("invite.add", "chat"),
+    ]
 
 
 def test_cli_audit_lists_operator_actions(cli: Cli, tmp_path: Path) -> None:
