@@ -209,11 +209,11 @@ class Delivery:
             await self._in_thread(origin, bodies)
             return
         for n, body in enumerate(bodies):
-            if not await self._ephemeral(origin, body):
+            if not await self._ephemeral(origin, origin.channel, body):
                 await self._direct(origin.user, bodies[n:])  # the parts not shown yet
                 return
 
-    async def _ephemeral(self, origin: Origin, body: dict[str, Any]) -> bool:
+    async def _ephemeral(self, origin: Origin, channel: str, body: dict[str, Any]) -> bool:
         """Show one message to the user alone; False when Slack would not."""
         if origin.response_url:
             status: int | str
@@ -233,12 +233,10 @@ class Delivery:
             return False
         try:
             await self.client.chat_postEphemeral(
-                channel=origin.channel, user=origin.user, thread_ts=origin.thread_ts, **body
+                channel=channel, user=origin.user, thread_ts=origin.thread_ts, **body
             )
         except SlackApiError as error:
-            log.warning(
-                "slack: ephemeral in %s failed (%s); sending a DM", origin.channel, _error(error)
-            )
+            log.warning("slack: ephemeral in %s failed (%s); sending a DM", channel, _error(error))
             return False
         return True
 
