@@ -39,7 +39,8 @@ def search(
     languages = {rid: candidate.language for rid, candidate in visible.items()}
     language = detect_language(query)
     keep = relevant(rankings, config, languages, language)
-    fused = fuse(rankings, config, languages, language)
+    vouched = {languages[rid] for rid in keep}
+    fused = fuse(rankings, config, languages, language, vouched)
     if keep:
         keep |= {rid for rid, _score in fused[: config.always_top]}
     scored = [ScoredCandidate(visible[rid], score) for rid, score in fused if rid in keep]

@@ -77,6 +77,28 @@ def test_ranks_count_within_each_language() -> None:
     assert [rid for rid, _ in lower][-1] == 4
 
 
+def test_a_language_where_nothing_is_relevant_gives_no_free_first_place() -> None:
+    # A Dutch question. The one English lesson ranks first among the English ones for e5
+    # and for the translated question's BM25, yet e5 scores it below the nl-en threshold.
+    rankings = {
+        "e5": [(1, 0.88), (2, 0.87), (3, 0.80)],
+        "bm25": [(4, 30.0), (2, 20.0), (1, 10.0)],  # the Dutch methods disagree a little
+        "bm25~": [(3, 5.0)],
+    }
+    languages = {1: "nl", 2: "nl", 3: "en", 4: "nl"}
+    config = RankingConfig(unvouched_language_weight=0.5)
+    vouched = {languages[rid] for rid in relevant(rankings, config, languages, "nl")}
+    assert vouched == {"nl"}
+    assert fuse(rankings, config, languages, "nl")[0][0] == 3  # a first place from both
+    ordered = [rid for rid, _ in fuse(rankings, config, languages, "nl", vouched)]
+    assert ordered == [1, 2, 4, 3]  # still there, after the Dutch ones
+    # Once e5 finds it relevant enough, it competes on its ranks again.
+    rankings["e5"][2] = (3, 0.83)
+    vouched = {languages[rid] for rid in relevant(rankings, config, languages, "nl")}
+    assert vouched == {"nl", "en"}
+    assert fuse(rankings, config, languages, "nl", vouched)[0][0] == 3
+
+
 def test_thresholds_depend_on_the_language_pair() -> None:
     rankings = {"e5": [(1, 0.845), (2, 0.82)]}
     # English question: an English lesson needs 0.85, a Dutch one 0.81.

@@ -182,7 +182,8 @@ def test_migration_0004_keeps_the_trail_and_adds_the_channel(db_url: str) -> Non
 def test_invites_joins_and_incidents_name_their_channel(net: Net) -> None:
     """Chat and incident API alike: every entry says where the action came from."""
     [created] = net.say(net.coordinator, "/uitnodiging")
-    code = next(word for word in created.body.replace(":", " ").split() if word.isupper() and len(word) >= 6)
+    words = created.body.replace(":", " ").split()
+    code = next(word for word in words if word.isupper() and len(word) >= 6)
     assert net.store.get_invite(code) is not None
     net.bot.join(Identity("telegram", "42"), "Nina", code)
     net.say(net.coordinator, "/incident Brand in de loods met @mo")
