@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from threadpoolctl import threadpool_limits
 
 from adapters.runtime import Runtime, build
 from bot import bulk
@@ -366,6 +367,11 @@ def measure(size: int, count: int, encoders: str = ENCODERS) -> dict[str, Any]:
     numpy_build_s = time.perf_counter() - started
     rss_numpy = rss_mb() - rss_before
     baseline = BruteForce(index, parts)
+    # From here on numpy's BLAS runs on one thread, as faiss's searches do. With two, its
+    # threads keep spinning after each product and take a core from the next question's
+    # encoding (e5 alone after a 100k-row product: 38 -> 103 ms p50 on an AVX2 machine),
+    # which made the baseline's asks and the encoding figure look slower than they are.
+    threadpool_limits(limits=1, user_api="blas")
 
     asked = questions(index_reflections(rt, 4000), count)
     with rt.engine.connect() as conn:
