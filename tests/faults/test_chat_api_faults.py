@@ -214,14 +214,6 @@ async def test_telegram_prompt_waits_out_flood_control(
 # Slack
 
 
-@pytest_asyncio.fixture
-async def slack_fake() -> AsyncIterator[FakeSlack]:
-    server = FakeSlack()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 def posts(fake: FakeSlack) -> list[bool]:
     return [c.ok for c in fake.calls_to("chat.postMessage")]
 

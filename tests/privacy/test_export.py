@@ -188,63 +188,52 @@ def test_cli_member_export_writes_json_and_is_audited(cli: Cli, tmp_path: Path) 
 
 
 @pytest.mark.asyncio
-async def test_slack_uploads_the_file_to_the_members_dm() -> None:
-    slack = FakeSlack()
-    await slack.start()
-    try:
-        delivery = Delivery(web_client("xoxb-test", slack.url))
-        file = File("leerlus-1.json", b'{"a": "\xc3\xa9"}', "application/json", "Je export")
-        origin = Origin(team="T1", user="UANNA", channel="C1", private=True)
-        await delivery.send(origin, [file])
-        [opened] = slack.calls_to("conversations.open")
-        assert opened.args["users"] == "UANNA"
-        [upload] = slack.calls_to("files.getUploadURLExternal")
-        assert upload.args["filename"] == "leerlus-1.json"
-        assert list(slack.uploads.values()) == [b'{"a": "\xc3\xa9"}']
-        [done] = slack.calls_to("files.completeUploadExternal")
-        assert done.args["channel_id"] == "DUANNA"  # the DM, never the channel C1
-        assert done.args["initial_comment"] == "Je export"
-        assert slack.calls_to("chat.postMessage") == []
-    finally:
-        await slack.stop()
+async def test_slack_uploads_the_file_to_the_members_dm(slack_fake: FakeSlack) -> None:
+    delivery = Delivery(web_client("xoxb-test", slack_fake.url))
+    file = File("leerlus-1.json", b'{"a": "\xc3\xa9"}', "application/json", "Je export")
+    origin = Origin(team="T1", user="UANNA", channel="C1", private=True)
+    await delivery.send(origin, [file])
+    [opened] = slack_fake.calls_to("conversations.open")
+    assert opened.args["users"] == "UANNA"
+    [upload] = slack_fake.calls_to("files.getUploadURLExternal")
+    assert upload.args["filename"] == "leerlus-1.json"
+    assert list(slack_fake.uploads.values()) == [b'{"a": "\xc3\xa9"}']
+    [done] = slack_fake.calls_to("files.completeUploadExternal")
+    assert done.args["channel_id"] == "DUANNA"  # the DM, never the channel C1
+    assert done.args["initial_comment"] == "Je export"
+    assert slack_fake.calls_to("chat.postMessage") == []
 
 
 @pytest.mark.asyncio
-async def test_slack_falls_back_to_a_message_when_uploads_are_refused() -> None:
-    slack = FakeSlack()
-    await slack.start()
-    try:
-        slack.fail("files.getUploadURLExternal", Failure("missing_scope"))
-        delivery = Delivery(web_client("xoxb-test", slack.url))
-        file = File("leerlus-1.json", b'{"name": "<Anna>"}', "application/json", "Je export")
-        await delivery.send(Origin(team="T1", user="UANNA", channel=None), [file])
-        [message] = slack.texts()
-        assert "Je export" in message and '{"name": "&lt;Anna&gt;"}' in message
-    finally:
-        await slack.stop()
+async def test_slack_falls_back_to_a_message_when_uploads_are_refused(
+    slack_fake: FakeSlack,
+) -> None:
+    slack_fake.fail("files.getUploadURLExternal", Failure("missing_scope"))
+    delivery = Delivery(web_client("xoxb-test", slack_fake.url))
+    file = File("leerlus-1.json", b'{"name": "<Anna>"}', "application/json", "Je export")
+    await delivery.send(Origin(team="T1", user="UANNA", channel=None), [file])
+    [message] = slack_fake.texts()
+    assert "Je export" in message and '{"name": "&lt;Anna&gt;"}' in message
 
 
 @pytest.mark.asyncio
-async def test_slack_splits_a_long_export_over_messages_and_loses_nothing() -> None:
+async def test_slack_splits_a_long_export_over_messages_and_loses_nothing(
+    slack_fake: FakeSlack,
+) -> None:
     """Slack takes 50 blocks a message: an export of ~60 sections as text arrives whole."""
-    slack = FakeSlack()
-    await slack.start()
-    try:
-        slack.fail("files.getUploadURLExternal", Failure("missing_scope"))
-        delivery = Delivery(web_client("xoxb-test", slack.url))
-        lessons = [{"id": n, "text": f"les {n} " + "x" * 2000} for n in range(90)]
-        content = json.dumps(lessons).encode()
-        file = File("leerlus-1.json", content, "application/json", "Je export")
-        await delivery.send(Origin(team="T1", user="UANNA", channel="C1", private=True), [file])
-        posts = slack.calls_to("chat.postMessage")
-        assert len(posts) == 2 and {p.args["channel"] for p in posts} == {"DUANNA"}
-        assert all(len(p.args["blocks"]) <= 50 for p in posts)
-        blocks = [b for p in posts for b in p.args["blocks"]]
-        assert all(p.args["text"].strip() for p in posts)  # each part notifies
-        code = [b["text"]["text"] for b in blocks if b["text"]["text"].startswith("```")]
-        assert "".join(part.strip("`") for part in code).encode() == content
-    finally:
-        await slack.stop()
+    slack_fake.fail("files.getUploadURLExternal", Failure("missing_scope"))
+    delivery = Delivery(web_client("xoxb-test", slack_fake.url))
+    lessons = [{"id": n, "text": f"les {n} " + "x" * 2000} for n in range(90)]
+    content = json.dumps(lessons).encode()
+    file = File("leerlus-1.json", content, "application/json", "Je export")
+    await delivery.send(Origin(team="T1", user="UANNA", channel="C1", private=True), [file])
+    posts = slack_fake.calls_to("chat.postMessage")
+    assert len(posts) == 2 and {p.args["channel"] for p in posts} == {"DUANNA"}
+    assert all(len(p.args["blocks"]) <= 50 for p in posts)
+    blocks = [b for p in posts for b in p.args["blocks"]]
+    assert all(p.args["text"].strip() for p in posts)  # each part notifies
+    code = [b["text"]["text"] for b in blocks if b["text"]["text"].startswith("```")]
+    assert "".join(part.strip("`") for part in code).encode() == content
 
 
 @pytest.mark.asyncio

@@ -78,12 +78,10 @@ def share_lesson(world: World, author: Member, lesson: str, visibility: str = "n
     return "\n".join(r.body for r in replies if isinstance(r, Text))
 
 
-@pytest_asyncio.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    server = FakeSlack()
-    await server.start()
-    yield server
-    await server.stop()
+@pytest.fixture
+def fake(slack_fake: FakeSlack) -> FakeSlack:
+    """The fake Slack of tests/conftest.py, under this directory's short name."""
+    return slack_fake
 
 
 class HttpSlack:

@@ -1,8 +1,8 @@
 """Shared set-ups for the trust tests: the real adapters on their fake servers, row counts.
 
 The Slack and Telegram fixtures are those of tests/slack and tests/telegram under other
-names (both of those directories call their fake server `fake`), so that one test can use
-both platforms.
+names (both of those directories call their fake server `fake`; `slack_fake` is the one
+of tests/conftest.py), so that one test can use both platforms.
 """
 
 from __future__ import annotations
@@ -33,14 +33,6 @@ def row_counts(engine: Engine) -> dict[str, int]:
                 connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar() or 0
             )
     return counts
-
-
-@pytest_asyncio.fixture
-async def slack_fake() -> AsyncIterator[FakeSlack]:
-    server = FakeSlack()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest_asyncio.fixture
