@@ -182,10 +182,7 @@ class Delivery:
         if private:
             await self._private(origin, private)
         if public:
-            await self._public(origin, public)
-
-    async def _public(self, origin: Origin, replies: Sequence[Reply]) -> None:
-        await self._in_thread(origin, outbound.messages(replies))
+            await self._in_thread(origin, outbound.messages(public))
 
     async def _in_thread(self, origin: Origin, bodies: Sequence[dict[str, Any]]) -> None:
         if origin.channel is None:

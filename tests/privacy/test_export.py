@@ -204,12 +204,17 @@ async def test_slack_uploads_the_file_to_the_members_dm(slack_fake: FakeSlack) -
     assert slack_fake.calls_to("chat.postMessage") == []
 
 
+def refusing_uploads(slack: FakeSlack) -> Delivery:
+    """Delivery to a Slack that refuses file uploads (a missing scope)."""
+    slack.fail("files.getUploadURLExternal", Failure("missing_scope"))
+    return Delivery(web_client("xoxb-test", slack.url))
+
+
 @pytest.mark.asyncio
 async def test_slack_falls_back_to_a_message_when_uploads_are_refused(
     slack_fake: FakeSlack,
 ) -> None:
-    slack_fake.fail("files.getUploadURLExternal", Failure("missing_scope"))
-    delivery = Delivery(web_client("xoxb-test", slack_fake.url))
+    delivery = refusing_uploads(slack_fake)
     file = File("leerlus-1.json", b'{"name": "<Anna>"}', "application/json", "Je export")
     await delivery.send(Origin(team="T1", user="UANNA", channel=None), [file])
     [message] = slack_fake.texts()
@@ -221,8 +226,7 @@ async def test_slack_splits_a_long_export_over_messages_and_loses_nothing(
     slack_fake: FakeSlack,
 ) -> None:
     """Slack takes 50 blocks a message: an export of ~60 sections as text arrives whole."""
-    slack_fake.fail("files.getUploadURLExternal", Failure("missing_scope"))
-    delivery = Delivery(web_client("xoxb-test", slack_fake.url))
+    delivery = refusing_uploads(slack_fake)
     lessons = [{"id": n, "text": f"les {n} " + "x" * 2000} for n in range(90)]
     content = json.dumps(lessons).encode()
     file = File("leerlus-1.json", content, "application/json", "Je export")
